@@ -135,7 +135,7 @@ def product_photo() -> ProductPhoto:
     return make_product_photo()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def photo_factory() -> Callable[..., ProductPhoto]:
     """:func:`make_product_photo`, for tests that need other sizes or seeds."""
     return make_product_photo

@@ -98,7 +98,7 @@ size = 8
 
 
 def test_builtin_catalog() -> None:
-    names = [s.name for s in models.list_specs()]
+    names = [s.name for s in models.list_specs() if s.task != "sample-photo"]
     assert names == [
         "u2net",
         "u2netp",
@@ -123,6 +123,9 @@ def test_builtin_catalog() -> None:
     )
     assert isinstance(u2net.sources[1], models.UrlSource)
     assert u2net.filename == "u2net.onnx"
+    samples = models.list_specs("sample-photo")
+    assert {s.name for s in samples} >= {"sample-product", "sample-car", "sample-coffee"}
+    assert all(isinstance(s.sources[0], models.PypiSource) for s in samples)
 
     u2netp = models.get_spec("u2netp")
     assert (u2netp.sha256, u2netp.size) == (

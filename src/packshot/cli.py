@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from packshot import __version__
@@ -39,7 +40,8 @@ PROGRESS_MIN_ITEMS = 3
 
 
 def _fail(exc: PackshotError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+    # Messages name user paths ("shirt [blue].jpg"): escape them, and never hard-wrap them.
+    err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
     return typer.Exit(exc.exit_code)
 
 
@@ -96,7 +98,11 @@ def cutout(
             def report(item: ItemResult) -> None:
                 if not item.ok:
                     failures.append(item)
-                    err.print(f"[red]failed:[/red] {item.error}", highlight=False)
+                    err.print(
+                        f"[red]failed:[/red] {escape(item.error or '')}",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
                 tick()
 
             results = cutout_files(
@@ -113,9 +119,14 @@ def cutout(
         raise _fail(exc) from None
     if not quiet:
         if html:
-            out.print(f"report: {page}", highlight=False)
+            out.print(f"report: {page}", highlight=False, markup=False, soft_wrap=True)
         written = sum(r.ok for r in results)
-        out.print(f"{written} written, {len(failures)} failed -> {out_dir}", highlight=False)
+        out.print(
+            f"{written} written, {len(failures)} failed -> {out_dir}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     if failures:
         raise typer.Exit(1)
 
@@ -145,7 +156,7 @@ def samples(
     except PackshotError as exc:
         raise _fail(exc) from None
     for path in paths:
-        out.print(str(path), highlight=False)
+        out.print(str(path), highlight=False, markup=False, soft_wrap=True)
 
 
 def run() -> None:
@@ -153,7 +164,7 @@ def run() -> None:
     try:
         app()
     except PackshotError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False)
+        err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
 
 

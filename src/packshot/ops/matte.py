@@ -45,7 +45,7 @@ class RefineParams:
     """
 
     radius_frac: float = 0.005
-    eps: float = 1e-3
+    eps: float = 1e-4
     band_frac: float = 0.01
     min_component_frac: float = 0.02
     hole_area_frac: float = 0.002
@@ -118,6 +118,24 @@ def _box(x: FloatArray, radius: int) -> FloatArray:
     return np.asarray(out, dtype=np.float32)
 
 
+def _subsampled(
+    height: int, width: int, radius: int, subsample: int
+) -> tuple[tuple[int, int], int]:
+    """(width, height) and radius of the reduced grid the fast guided filter works on."""
+    step = max(1, min(subsample, radius))
+    return (max(1, width // step), max(1, height // step)), max(1, radius // step)
+
+
+def box_smooth(src: FloatArray, radius: int, subsample: int = 4) -> FloatArray:
+    """What :func:`guided_filter` returns for a flat guide: the same two box passes on the
+    same reduced grid, so the two can be subtracted to isolate the edge-aware part."""
+    height, width = src.shape
+    small, r = _subsampled(height, width, radius, subsample)
+    src_s = np.asarray(cv2.resize(src, small, interpolation=cv2.INTER_AREA), np.float32)
+    smooth = _box(_box(src_s, r), r)
+    return np.asarray(cv2.resize(smooth, (width, height)), np.float32)
+
+
 def guided_filter(
     guide: FloatArray, src: FloatArray, radius: int, eps: float, subsample: int = 4
 ) -> FloatArray:
@@ -128,11 +146,9 @@ def guided_filter(
     follows full-resolution edges at a fraction of the cost.
     """
     height, width = src.shape
-    step = max(1, min(subsample, radius))
-    small = (max(1, width // step), max(1, height // step))
+    small, r = _subsampled(height, width, radius, subsample)
     guide_s = np.asarray(cv2.resize(guide, small, interpolation=cv2.INTER_AREA), np.float32)
     src_s = np.asarray(cv2.resize(src, small, interpolation=cv2.INTER_AREA), np.float32)
-    r = max(1, radius // step)
     mean_i = _box(guide_s, r)
     mean_p = _box(src_s, r)
     cov_ip = _box(guide_s * src_s[..., None], r) - mean_i * mean_p[..., None]
@@ -147,7 +163,7 @@ def guided_filter(
     b = mean_p - (a * mean_i).sum(axis=-1)
     a_full = np.asarray(cv2.resize(_box(a.astype(np.float32), r), (width, height)), np.float32)
     b_full = np.asarray(cv2.resize(_box(b.astype(np.float32), r), (width, height)), np.float32)
-    out = (a_full * guide).sum(axis=-1) + b_full
+    out: FloatArray = (a_full * guide).sum(axis=-1) + b_full
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
@@ -163,9 +179,13 @@ def edge_band(mask: BoolArray, half_width: int) -> tuple[BoolArray, BoolArray]:
 def refine_alpha(image: ImageArray, prob: FloatArray, params: RefineParams) -> FloatArray:
     """Full-resolution alpha from a probability map already resized to ``image``'s size.
 
-    The cleaned mask decides what is object; the guided filter decides where, within a band
-    of ``band_frac`` around the edge, the edge actually runs in the photo. Outside the band
-    alpha is exactly 0 or 1, so backgrounds come out perfectly clean.
+    The cleaned mask decides what is object. Within a band of ``band_frac`` around its
+    edge, the edge is moved to where the photo's edge runs: the guided filter's output
+    minus a plain blur of the same radius is the edge-aware correction, added to the
+    model's soft edge, weighted by how unsure the model was. Where the photo has no edge
+    (low contrast) the correction vanishes and the model's edge stays put, instead of
+    being smoothed inward as a bare guided filter would. Outside the band alpha is
+    exactly 0 or 1, so backgrounds come out clean.
     """
     height, width = prob.shape
     if image.shape[:2] != (height, width):
@@ -177,7 +197,11 @@ def refine_alpha(image: ImageArray, prob: FloatArray, params: RefineParams) -> F
     prior = np.where(mask, np.maximum(prob, 0.5), np.minimum(prob, 0.499)).astype(np.float32)
     guide = image[..., :3].astype(np.float32) / 255.0
     radius = max(2, round(params.radius_frac * max(height, width)))
-    alpha = guided_filter(guide, prior, radius, params.eps)
+    correction = guided_filter(guide, prior, radius, params.eps) - box_smooth(prior, radius)
+    # Trust the correction where the model was unsure (prior near 0.5), not where it was
+    # sure: a label's edge just inside a bottle must not carve a line into its alpha.
+    trust = np.clip(8.0 * prior * (1.0 - prior), 0.0, 1.0)
+    alpha: FloatArray = np.clip(prior + trust * correction, 0.0, 1.0).astype(np.float32)
     half_width = max(1, round(params.band_frac * float(np.hypot(height, width))))
     inside, outside = edge_band(mask, half_width)
     alpha[inside] = 1.0

@@ -125,15 +125,26 @@ class ItemResult:
 
 
 def output_names(sources: Sequence[Path], suffix: str) -> list[str]:
-    """``<stem><suffix>`` per source, made unique with ``-2``, ``-3``... on clashes."""
+    """``<stem><suffix>`` per source, made unique with ``-2``, ``-3``... on clashes.
+
+    Names are compared case-insensitively, and a generated name never repeats one already
+    given (``a``, ``a``, ``a-2`` -> ``a``, ``a-2``, ``a-2-2``), so no output overwrites another.
+    """
     seen: dict[str, int] = {}
+    used: set[str] = set()
     names = []
     for src in sources:
         stem = src.stem or "image"
         key = stem.lower()
-        count = seen.get(key, 0) + 1
+        count = seen.get(key, 0)
+        while True:
+            count += 1
+            name = f"{stem}{suffix}" if count == 1 else f"{stem}-{count}{suffix}"
+            if name.lower() not in used:
+                break
         seen[key] = count
-        names.append(f"{stem}{suffix}" if count == 1 else f"{stem}-{count}{suffix}")
+        used.add(name.lower())
+        names.append(name)
     return names
 
 
@@ -145,6 +156,17 @@ def prepare_models(model: str) -> None:
     """
     for member in resolve_ensemble(model).members:
         salient_model(member.model)
+
+
+def _without_outputs(sources: list[Path], inputs: Sequence[str | Path], out: Path) -> list[Path]:
+    """Drop files found by walking a folder that lie in the output folder.
+
+    ``packshot cutout photos/ --out photos/cut`` must not cut out its own earlier outputs
+    on a re-run; a file named explicitly is always kept.
+    """
+    explicit = {Path(p).resolve() for p in inputs if Path(p).is_file()}
+    root = out.resolve()
+    return [s for s in sources if s.resolve() in explicit or not s.resolve().is_relative_to(root)]
 
 
 def cutout_files(
@@ -163,8 +185,8 @@ def cutout_files(
     batch goes on. Raises only for problems that concern the whole batch (missing inputs,
     unloadable model, unwritable output folder).
     """
-    sources = iter_image_files(inputs)
     out = Path(out_dir)
+    sources = _without_outputs(iter_image_files(inputs), inputs, out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -175,6 +197,10 @@ def cutout_files(
         t0 = time.perf_counter()
         target = out / name
         try:
+            if target.exists() and target.resolve() == src.resolve():
+                raise InputError(
+                    f"{src}: the output would overwrite this source; use another --out"
+                )
             loaded = load_image(src)
             cut = cutout(loaded.pixels, model=model, refine=refine)
             save_image(cut.alpha if mask_only else cut.rgba, target)
