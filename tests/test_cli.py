@@ -202,3 +202,15 @@ def test_installed_command_end_to_end(
     assert missing.returncode == 2
     assert "Traceback" not in missing.stderr
     assert f"error: {tmp_path / 'gone'}: no such file or directory" in lines(missing.stderr)
+
+
+def test_cli_rerun_does_not_pick_up_its_own_outputs(
+    tmp_path: Path, real_models: Path, product_photo: ProductPhoto
+) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "bottle.jpg").write_bytes(product_photo.jpeg_bytes())
+    args = ["cutout", str(photos), "--out", str(photos / "cut"), "--model", "u2netp", "-q"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert sorted(p.name for p in (photos / "cut").iterdir()) == ["bottle.png"]

@@ -16,10 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from packshot import __version__
 from packshot.errors import PackshotError
-from packshot.imageio import iter_image_files
 from packshot.models.salient import DEFAULT_ENSEMBLE, ENSEMBLES
 from packshot.models_cli import models_app
-from packshot.pipeline.cutout import ItemResult, cutout_files
+from packshot.pipeline.cutout import ItemResult, collect_sources, cutout_files
 from packshot.report import write_cutout_report
 from packshot.samples import fetch_samples
 
@@ -92,7 +91,7 @@ def cutout(
     """Remove the background: writes OUT/<stem>.png (RGBA, or the mask with --mask-only)."""
     failures: list[ItemResult] = []
     try:
-        sources = iter_image_files(images)
+        sources = collect_sources(images, out_dir)
         with _progress(len(sources), "cutout", enabled=not quiet) as tick:
 
             def report(item: ItemResult) -> None:
@@ -106,7 +105,7 @@ def cutout(
                 tick()
 
             results = cutout_files(
-                sources,
+                images,
                 out_dir,
                 model=model,
                 mask_only=mask_only,

@@ -158,14 +158,16 @@ def prepare_models(model: str) -> None:
         salient_model(member.model)
 
 
-def _without_outputs(sources: list[Path], inputs: Sequence[str | Path], out: Path) -> list[Path]:
-    """Drop files found by walking a folder that lie in the output folder.
+def collect_sources(inputs: Sequence[str | Path], out_dir: str | Path) -> list[Path]:
+    """The image files a batch over ``inputs`` will process, in order.
 
-    ``packshot cutout photos/ --out photos/cut`` must not cut out its own earlier outputs
-    on a re-run; a file named explicitly is always kept.
+    Folders are walked; files found in the output folder are left out, so that
+    ``packshot cutout photos/ --out photos/cut`` never cuts out its own earlier outputs on a
+    re-run. A file named explicitly is always kept.
     """
+    sources = iter_image_files(inputs)
     explicit = {Path(p).resolve() for p in inputs if Path(p).is_file()}
-    root = out.resolve()
+    root = Path(out_dir).resolve()
     return [s for s in sources if s.resolve() in explicit or not s.resolve().is_relative_to(root)]
 
 
@@ -186,7 +188,7 @@ def cutout_files(
     unloadable model, unwritable output folder).
     """
     out = Path(out_dir)
-    sources = _without_outputs(iter_image_files(inputs), inputs, out)
+    sources = collect_sources(inputs, out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
