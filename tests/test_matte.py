@@ -18,7 +18,6 @@ from packshot.ops.matte import (
     guided_filter,
     keep_major_components,
     refine_alpha,
-    resize_probability,
     to_rgba,
 )
 
@@ -270,16 +269,6 @@ def test_refine_alpha_accepts_rgba_images() -> None:
     np.testing.assert_array_equal(
         refine_alpha(rgba, prior, RefineParams()), refine_alpha(image, prior, RefineParams())
     )
-
-
-def test_resize_probability_clips_and_keeps_dtype() -> None:
-    prob = np.array([[0.0, 1.0], [1.0, 0.0]], np.float32)
-    out = resize_probability(prob, 8, 6)
-    assert out.shape == (8, 6) and out.dtype == np.float32
-    assert out.min() >= 0.0 and out.max() <= 1.0
-
-
-# --------------------------------------------------------------------------- foreground
 
 
 def half_alpha_ring(width: int) -> tuple[ImageArray, FloatArray]:

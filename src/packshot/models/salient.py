@@ -158,8 +158,15 @@ def salient_model(name: str) -> SalientModel:
 def predict_probability(rgb: npt.NDArray[np.uint8], ensemble: Ensemble) -> FloatArray:
     """Mean foreground probability of the ensemble's members, at the image's resolution."""
     height, width = rgb.shape[:2]
-    total = np.zeros((height, width), dtype=np.float32)
-    for member in ensemble.members:
-        prob = salient_model(member.model).predict(rgb, member.view)
-        total += cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.clip(total / len(ensemble.members), 0.0, 1.0).astype(np.float32)
+    probs = [salient_model(m.model).predict(rgb, m.view) for m in ensemble.members]
+    if len({p.shape for p in probs}) > 1:
+        # Members of different input sizes are averaged at the image's resolution.
+        probs = [_resize(p, height, width) for p in probs]
+    mean = np.asarray(np.mean(probs, axis=0), dtype=np.float32)
+    full = _resize(mean, height, width)
+    return np.clip(full, 0.0, 1.0).astype(np.float32)
+
+
+def _resize(prob: FloatArray, height: int, width: int) -> FloatArray:
+    out = cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.asarray(out, dtype=np.float32)

@@ -52,12 +52,6 @@ class RefineParams:
     hole_min_prob: float = 0.25
 
 
-def resize_probability(prob: FloatArray, height: int, width: int) -> FloatArray:
-    """Bilinear resize of a probability map, clipped to 0..1."""
-    out = cv2.resize(prob.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
-
-
 def keep_major_components(mask: BoolArray, min_frac: float) -> BoolArray:
     """Drop 8-connected parts smaller than ``min_frac`` of the largest part.
 
