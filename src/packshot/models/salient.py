@@ -25,7 +25,6 @@ from packshot.models.registry import ModelSpec, get_spec
 from packshot.models.runtime import session
 
 View = Literal["plain", "flip"]
-VIEWS: tuple[View, ...] = ("plain", "flip")
 FloatArray = npt.NDArray[np.float32]
 
 
@@ -111,6 +110,9 @@ class SalientModel:
         if len(inputs) != 1:
             raise ModelError(f"model {spec.name!r} has {len(inputs)} inputs; expected one image")
         self._input = inputs[0].name
+        # Only the final map: IS-Net's graph also exposes side outputs and feature maps
+        # that need not be materialised.
+        self._output = self._session.get_outputs()[0].name
         # A graph with a fixed input size wins over the registry's nominal size.
         self.hw = _fixed_hw(inputs[0].shape) or (self.size, self.size)
 
@@ -128,7 +130,7 @@ class SalientModel:
         x = self.preprocess(rgb, self.hw)
         if view == "flip":
             x = np.ascontiguousarray(x[..., ::-1])
-        out = self._session.run(None, {self._input: x})[0]
+        out = self._session.run([self._output], {self._input: x})[0]
         prob = np.asarray(out, dtype=np.float32).reshape(out.shape[-2:])
         if view == "flip":
             prob = prob[:, ::-1]
