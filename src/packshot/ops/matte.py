@@ -185,21 +185,29 @@ def refine_alpha(image: ImageArray, prob: FloatArray, params: RefineParams) -> F
     if image.shape[:2] != (height, width):
         raise ValueError(f"image {image.shape[:2]} and probability {prob.shape} differ in size")
     mask = clean_mask(prob, params)
-    if not mask.any():
-        return np.zeros_like(prob, dtype=np.float32)
-    # Keep the model's soft edge but make it agree with the cleaned decision on every pixel.
-    prior = np.where(mask, np.maximum(prob, 0.5), np.minimum(prob, 0.499)).astype(np.float32)
-    guide = image[..., :3].astype(np.float32) / 255.0
+    alpha: FloatArray = np.zeros_like(prob, dtype=np.float32)
     radius = max(2, round(params.radius_frac * max(height, width)))
+    half_width = max(1, round(params.band_frac * float(np.hypot(height, width))))
+    # Everything beyond the band is exactly 0, so the work is done on the object's box
+    # only, padded so that no filter window reaching the band crosses the crop's edge.
+    box = _bounding_box(mask, half_width + 2 * radius + 2)
+    if box is None:
+        return alpha
+    mask_c = mask[box]
+    prob_c = prob[box]
+    # Keep the model's soft edge but make it agree with the cleaned decision on every pixel.
+    prior = np.where(mask_c, np.maximum(prob_c, 0.5), np.minimum(prob_c, 0.499))
+    prior = prior.astype(np.float32)
+    guide = image[box][..., :3].astype(np.float32) / 255.0
     correction = guided_filter(guide, prior, radius, params.eps) - box_smooth(prior, radius)
     # Trust the correction where the model was unsure (prior near 0.5), not where it was
     # sure: a label's edge just inside a bottle must not carve a line into its alpha.
     trust = np.clip(8.0 * prior * (1.0 - prior), 0.0, 1.0)
-    alpha: FloatArray = np.clip(prior + trust * correction, 0.0, 1.0).astype(np.float32)
-    half_width = max(1, round(params.band_frac * float(np.hypot(height, width))))
-    inside, outside = edge_band(mask, half_width)
-    alpha[inside] = 1.0
-    alpha[outside] = 0.0
+    alpha_c = np.clip(prior + trust * correction, 0.0, 1.0).astype(np.float32)
+    inside, outside = edge_band(mask_c, half_width)
+    alpha_c[inside] = 1.0
+    alpha_c[outside] = 0.0
+    alpha[box] = alpha_c
     return alpha
 
 
