@@ -16,6 +16,7 @@ from packshot.ops.matte import (
     estimate_foreground,
     fill_enclosed_holes,
     guided_filter,
+    hysteresis_threshold,
     keep_major_components,
     refine_alpha,
     to_rgba,
@@ -356,3 +357,15 @@ def test_decontaminated_cutout_has_no_green_fringe_on_white() -> None:
         return float((px[:, 1] - px[:, 2]).mean())
 
     assert greenness(clean) < greenness(naive) - 30
+
+
+def test_hysteresis_keeps_weak_parts_only_when_attached() -> None:
+    prob = np.zeros((60, 80), np.float32)
+    prob[10:50, 10:40] = 0.9  # the body
+    prob[28:31, 40:75] = 0.45  # a thin strap the model half-saw, attached to the body
+    prob[5:10, 60:70] = 0.45  # a weak blob on its own: background
+    mask = hysteresis_threshold(prob, 0.5, 0.4)
+    assert mask[29, 70] and mask[30, 20]
+    assert not mask[7, 65]
+    assert clean_mask(prob, RefineParams())[29, 70]
+    assert not clean_mask(prob, RefineParams(low_threshold=0.5))[29, 70]

@@ -42,6 +42,8 @@ class RefineParams:
         hole_area_frac: enclosed holes smaller than this share of the object's area are filled.
         hole_min_prob: enclosed holes whose mean model probability is above this are filled
             whatever their size (the model half-saw the object there).
+        low_threshold: pixels above this probability that touch the confident (>= 0.5)
+            object are object too (hysteresis).
     """
 
     radius_frac: float = 0.005
@@ -50,6 +52,7 @@ class RefineParams:
     min_component_frac: float = 0.02
     hole_area_frac: float = 0.002
     hole_min_prob: float = 0.25
+    low_threshold: float = 0.4
 
 
 def keep_major_components(mask: BoolArray, min_frac: float) -> BoolArray:
@@ -97,9 +100,25 @@ def fill_enclosed_holes(
     return result
 
 
+def hysteresis_threshold(prob: FloatArray, high: float, low: float) -> BoolArray:
+    """Pixels above ``high``, plus those above ``low`` connected to them.
+
+    Thin parts (straps, stems) come out of a 320 px model with lower probability than the
+    body they hang from; connected to the body, they are kept.
+    """
+    strong = prob >= high
+    count, labels = cv2.connectedComponents((prob >= low).astype(np.uint8), connectivity=8)
+    keep = np.zeros(count, dtype=bool)
+    keep[np.unique(labels[strong])] = True
+    keep[0] = False
+    result: BoolArray = keep[labels]
+    return result
+
+
 def clean_mask(prob: FloatArray, params: RefineParams) -> BoolArray:
-    """Binary object mask from a probability map: threshold 0.5, no specks, no stray holes."""
-    mask = prob >= 0.5
+    """Binary object mask from a probability map: hysteresis threshold, no specks, no stray
+    holes."""
+    mask = hysteresis_threshold(prob, 0.5, params.low_threshold)
     if not mask.any():
         return mask
     mask = keep_major_components(mask, params.min_component_frac)
