@@ -145,7 +145,8 @@ def test_cutout_accepts_a_pil_image(small_photo: ProductPhoto, small_cut: Cutout
     from_array = small_cut
     from_pil = cutout(Image.fromarray(small_photo.rgb), model=TEST_MODEL)
     np.testing.assert_array_equal(from_pil.rgba, from_array.rgba)
-    # Other PIL modes are converted: palette, and RGBA with its alpha ignored.
+    # Other PIL modes are converted: palette, and RGBA whose alpha is nowhere opaque
+    # (it says nothing about the product, so it is ignored).
     rgba_pil = Image.fromarray(
         np.dstack([small_photo.rgb, np.full(small_photo.mask.shape, 9)]).astype(np.uint8), "RGBA"
     )
@@ -154,7 +155,7 @@ def test_cutout_accepts_a_pil_image(small_photo: ProductPhoto, small_cut: Cutout
     assert cutout(palette, model=TEST_MODEL).rgba.shape == (320, 240, 4)
 
 
-def test_cutout_ignores_an_existing_alpha_channel(
+def test_cutout_ignores_an_empty_alpha_channel(
     small_photo: ProductPhoto, small_cut: Cutout
 ) -> None:
     opaque = small_cut
@@ -343,3 +344,16 @@ def test_cutout_files_refuses_to_overwrite_a_source(
     [result] = cutout_files([src], tmp_path, model="u2netp")
     assert not result.ok and "overwrite" in (result.error or "")
     assert src.read_bytes() == before
+
+
+def test_cutout_keeps_existing_transparency(real_models: Path, product_photo: ProductPhoto) -> None:
+    rgba = np.dstack([product_photo.rgb, np.full(product_photo.mask.shape, 255, np.uint8)])
+    w = product_photo.mask.shape[1]
+    rgba[:, : w // 2, 3] = 0  # the left half was already cut away
+    rgba[:, : w // 2, :3] = 0  # with black, as many tools leave it
+    result = cutout(rgba, model="u2netp")
+    assert result.alpha[:, : w // 2].max() == 0
+    right = product_photo.mask.copy()
+    right[:, : w // 2] = False
+    # The product's remaining half is still cut out, not confused by the black area.
+    assert (result.alpha[right] == 255).mean() > 0.9

@@ -29,6 +29,7 @@ from packshot.models.salient import (
 from packshot.ops.matte import (
     RefineParams,
     clean_mask,
+    composite_on_color,
     estimate_foreground,
     refine_alpha,
     to_rgba,
@@ -68,6 +69,20 @@ def _as_array(image: ImageArray | Image.Image) -> ImageArray:
     return arr
 
 
+def _meaningful_alpha(arr: ImageArray) -> ImageArray | None:
+    """The input's alpha when it already cuts something away, else None.
+
+    An alpha that is nowhere transparent, or nowhere opaque (tools that write an empty
+    alpha channel), says nothing about the product and is ignored.
+    """
+    if arr.shape[2] != 4:
+        return None
+    alpha = arr[..., 3]
+    if alpha.min() == 255 or alpha.max() < 128:
+        return None
+    return alpha
+
+
 def cutout(
     image: ImageArray | Image.Image,
     *,
@@ -78,15 +93,20 @@ def cutout(
     """Cut the most salient object out of ``image``.
 
     Args:
-        image: uint8 RGB/RGBA array (or a PIL image). An existing alpha channel is ignored
-            for prediction.
+        image: uint8 RGB/RGBA array (or a PIL image). Where an RGBA image is already
+            transparent it stays so: the model sees it over white, and the result's alpha
+            never exceeds the input's (an all-transparent alpha is ignored).
         model: an ensemble name (``u2net`` default, ``u2net-fast``, ``u2netp``, ``isnet``, ...)
             or any registered salient-segmentation model.
         refine: refine the matte at full resolution and decontaminate edge colours; when
             False the upsampled model output is used as is (what rembg returns).
         params: refinement parameters (defaults measured on the dev set).
     """
-    rgb = _as_array(image)[..., :3]
+    arr = _as_array(image)
+    existing = _meaningful_alpha(arr)
+    # Colours under transparent pixels are arbitrary (often black): a white backdrop is
+    # what a studio shot would have had there.
+    rgb = arr[..., :3] if existing is None else composite_on_color(arr, (255, 255, 255))
     ensemble = resolve_ensemble(model)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -100,6 +120,8 @@ def cutout(
     else:
         alpha = prob
         foreground = rgb
+    if existing is not None:
+        alpha = np.minimum(alpha, existing.astype(np.float32) / 255.0)
     timings["refine_s"] = time.perf_counter() - t1
     return Cutout(rgba=to_rgba(foreground, alpha), model=ensemble.name, timings=timings)
 
