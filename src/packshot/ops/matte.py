@@ -44,6 +44,7 @@ class RefineParams:
             whatever their size (the model half-saw the object there).
         low_threshold: pixels above this probability that touch the confident (>= 0.5)
             object are object too (hysteresis).
+        edge_gain: steepness applied to the alpha ramp around 0.5 (1 = as predicted).
     """
 
     radius_frac: float = 0.005
@@ -53,6 +54,7 @@ class RefineParams:
     hole_area_frac: float = 0.002
     hole_min_prob: float = 0.25
     low_threshold: float = 0.4
+    edge_gain: float = 2.0
 
 
 def keep_major_components(mask: BoolArray, min_frac: float) -> BoolArray:
@@ -222,7 +224,10 @@ def refine_alpha(image: ImageArray, prob: FloatArray, params: RefineParams) -> F
     # Trust the correction where the model was unsure (prior near 0.5), not where it was
     # sure: a label's edge just inside a bottle must not carve a line into its alpha.
     trust = np.clip(8.0 * prior * (1.0 - prior), 0.0, 1.0)
-    alpha_c = np.clip(prior + trust * correction, 0.0, 1.0).astype(np.float32)
+    # The ramp of a 320 px prediction upsampled to the photo is several times wider than a
+    # solid object's real edge: steepen it around 0.5 (where the edge is, which stays put).
+    edge = (prior + trust * correction - 0.5) * params.edge_gain + 0.5
+    alpha_c = np.clip(edge, 0.0, 1.0).astype(np.float32)
     inside, outside = edge_band(mask_c, half_width)
     alpha_c[inside] = 1.0
     alpha_c[outside] = 0.0
