@@ -19,6 +19,7 @@ from packshot.errors import PackshotError
 from packshot.models.salient import DEFAULT_ENSEMBLE, ENSEMBLES
 from packshot.models_cli import models_app
 from packshot.pipeline.cutout import ItemResult, collect_sources, cutout_files
+from packshot.presets_cli import presets_app
 from packshot.report import write_cutout_report
 from packshot.samples import fetch_samples
 
@@ -30,6 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(models_app, name="models")
+app.add_typer(presets_app, name="presets")
 
 err = Console(stderr=True)
 out = Console()
