@@ -211,7 +211,7 @@ def refine_alpha(image: ImageArray, prob: FloatArray, params: RefineParams) -> F
     half_width = max(1, round(params.band_frac * float(np.hypot(height, width))))
     # Everything beyond the band is exactly 0, so the work is done on the object's box
     # only, padded so that no filter window reaching the band crosses the crop's edge.
-    box = _bounding_box(mask, half_width + 2 * radius + 2)
+    box = bounding_box(mask, half_width + 2 * radius + 2)
     if box is None:
         return alpha
     mask_c = mask[box]
@@ -259,7 +259,9 @@ def _solve_foreground(
     return np.clip(fg, 0.0, 1.0).astype(np.float32)
 
 
-def _bounding_box(mask: BoolArray, pad: int) -> tuple[slice, slice] | None:
+def bounding_box(mask: BoolArray, pad: int) -> tuple[slice, slice] | None:
+    """(rows, columns) slices of ``mask``'s True pixels grown by ``pad``, clipped to the
+    array; None when nothing is True."""
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return None
@@ -291,7 +293,7 @@ def estimate_foreground(
     long_side = max(alpha.shape)
     coarse = max(3, round(radius_frac * long_side))
     fine = max(1, round(coarse / 15))
-    box = _bounding_box(partial, 2 * coarse)
+    box = bounding_box(partial, 2 * coarse)
     if box is None:
         return out
     rgb = image[box][..., :3].astype(np.float32) / 255.0
