@@ -109,6 +109,8 @@ def test_builtin_catalog() -> None:
         "mobile-object-localizer",
         "skin-clothes-hair",
         "deeplabv3-voc",
+        "fsrcnn-x2",
+        "fsrcnn-x4",
     ]
     u2net = models.get_spec("u2net")
     assert u2net.task == "salient-segmentation"

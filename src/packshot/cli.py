@@ -19,8 +19,12 @@ from packshot.errors import PackshotError
 from packshot.models.salient import DEFAULT_ENSEMBLE, ENSEMBLES
 from packshot.models_cli import models_app
 from packshot.pipeline.cutout import ItemResult, collect_sources, cutout_files
+from packshot.pipeline.listing import run_listing
+from packshot.pipeline.manifest import TargetRecord
+from packshot.pipeline.sources import Source, read_sources
+from packshot.presets import parse_preset_names
 from packshot.presets_cli import presets_app
-from packshot.report import write_cutout_report
+from packshot.report import write_cutout_report, write_listing_report
 from packshot.samples import fetch_samples
 
 app = typer.Typer(
@@ -142,6 +146,66 @@ def _progress(total: int, label: str, *, enabled: bool) -> Iterator[Callable[[],
     with Progress(*columns, console=err) as progress:
         task = progress.add_task(label, total=total)
         yield lambda: progress.advance(task)
+
+
+@app.command()
+def listing(
+    sources: Annotated[
+        list[str],
+        typer.Argument(help="Image files, folders, CSV/JSON manifests (sku,image) or URLs."),
+    ],
+    market: Annotated[
+        list[str],
+        typer.Option(
+            "--market", "-m", help="Presets, comma-separated or repeated ('all' for every one)."
+        ),
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    model: Annotated[
+        str, typer.Option("--model", help="Cutout ensemble or model name.")
+    ] = DEFAULT_ENSEMBLE,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-j", help="Worker processes (default: cores).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Every marketplace's image for each source: OUT/<sku>/<target>.<ext> + report.html.
+
+    Re-running continues an interrupted batch without redoing finished outputs.
+    """
+    try:
+        presets = parse_preset_names(market)
+        total = len(read_sources(sources))
+        with _progress(total, "listing", enabled=not quiet) as tick:
+
+            def report(source: Source, records: list[TargetRecord]) -> None:
+                for rec in records:
+                    if not rec.ok:
+                        err.print(
+                            f"[red]failed:[/red] {escape(rec.sku)}/{escape(rec.target)}: "
+                            f"{escape(rec.error or '')}",
+                            highlight=False,
+                            soft_wrap=True,
+                        )
+                tick()
+
+            records = run_listing(
+                sources, presets, out_dir, model=model, workers=workers, on_source=report
+            )
+        page = write_listing_report(records, out_dir)
+    except PackshotError as exc:
+        raise _fail(exc) from None
+    if not quiet:
+        done = sum(r.ok for r in records)
+        out.print(f"report: {page}", highlight=False, markup=False, soft_wrap=True)
+        out.print(
+            f"{done} outputs written, {len(records) - done} failed -> {out_dir}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if any(not r.ok for r in records):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -45,12 +45,15 @@ from packshot.errors import (
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "QUALITY_FLOOR",
     "SUPPORTED_SUFFIXES",
     "LoadedImage",
     "encode_image",
+    "encode_within",
     "iter_image_files",
     "load_image",
     "save_image",
+    "write_bytes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -646,14 +649,24 @@ def _to_pil(
     return Image.fromarray(np.ascontiguousarray(pixels))
 
 
-def _save_options(fmt: str, quality: int) -> dict[str, Any]:
-    """Fixed encoder settings: part of the output contract (determinism, exact colours)."""
+def _save_options(
+    fmt: str, quality: int, *, exact_colors: bool = False, png_effort: int = 0
+) -> dict[str, Any]:
+    """Fixed encoder settings: part of the output contract (determinism, exact colours).
+
+    ``exact_colors`` keeps JPEG chroma at 4:4:4 at every quality (4:2:0 averages chroma
+    over 2x2 blocks, so a flat colour next to an edge no longer decodes exactly).
+    ``png_effort`` 0, 1, 2: zlib level 6, level 9, level 9 with PIL's optimize pass.
+    """
     if fmt == "JPEG":
         # 4:4:4 at high quality keeps flat colours (white backgrounds) exact; no ICC or
         # EXIF is embedded because every output is plain sRGB.
-        return {"quality": quality, "subsampling": 0 if quality >= 90 else 2, "optimize": True}
+        full_chroma = exact_colors or quality >= 90
+        return {"quality": quality, "subsampling": 0 if full_chroma else 2, "optimize": True}
     if fmt == "PNG":
-        return {"compress_level": 6}
+        if png_effort >= 2:
+            return {"compress_level": 9, "optimize": True}
+        return {"compress_level": 9 if png_effort == 1 else 6}
     if fmt == "WEBP":
         if quality == 100:
             # exact: keep RGB under fully transparent pixels so round trips are lossless.
@@ -664,6 +677,11 @@ def _save_options(fmt: str, quality: int) -> dict[str, Any]:
     return {}
 
 
+def _check_quality(quality: int, where: str) -> None:
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise InputError(f"{where}quality must be an integer from 1 to 100, got {quality!r}")
+
+
 def _encode(
     pixels: PixelArray,
     fmt: str,
@@ -671,13 +689,16 @@ def _encode(
     quality: int,
     background: tuple[int, int, int] | None,
     where: str,
+    exact_colors: bool = False,
+    png_effort: int = 0,
+    image: Image.Image | None = None,
 ) -> bytes:
-    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
-        raise InputError(f"{where}quality must be an integer from 1 to 100, got {quality!r}")
-    im = _to_pil(pixels, fmt, _check_background(background), where)
+    _check_quality(quality, where)
+    im = image if image is not None else _to_pil(pixels, fmt, _check_background(background), where)
     buf = io.BytesIO()
+    options = _save_options(fmt, quality, exact_colors=exact_colors, png_effort=png_effort)
     try:
-        im.save(buf, format=fmt, **_save_options(fmt, quality))
+        im.save(buf, format=fmt, **options)
     except KeyError as exc:
         raise UnsupportedFormatError(
             f"{where}this Pillow build cannot write {fmt} (missing encoder)"
@@ -693,6 +714,7 @@ def encode_image(
     *,
     quality: int = 95,
     background: tuple[int, int, int] | None = None,
+    exact_colors: bool = False,
 ) -> bytes:
     """Encode a uint8 array (HxW grey, HxWx3 RGB or HxWx4 RGBA) to image file bytes.
 
@@ -704,12 +726,102 @@ def encode_image(
             quality, or lossless at exactly 100. Ignored by the other formats.
         background: an RGBA image going to a format without alpha (JPEG, BMP, GIF) is
             composited over this colour; without it that is an InputError.
+        exact_colors: JPEG keeps 4:4:4 chroma at every quality (not only from 90 up), so
+            flat colours beside edges (a pure-white background) decode exactly.
 
     The output is deterministic: the same pixels and arguments give the same bytes.
     """
     return _encode(
-        pixels, _normalise_format(format), quality=quality, background=background, where=""
+        pixels,
+        _normalise_format(format),
+        quality=quality,
+        background=background,
+        where="",
+        exact_colors=exact_colors,
     )
+
+
+QUALITY_FLOOR = 70
+"""The lowest JPEG/WebP quality :func:`encode_within` goes down to for a size budget."""
+_QUALITY_STEP = 5
+
+
+def encode_within(
+    pixels: PixelArray,
+    format: str,
+    *,
+    quality: int = 95,
+    max_bytes: int | None,
+    background: tuple[int, int, int] | None = None,
+    exact_colors: bool = False,
+) -> tuple[bytes, int]:
+    """Encode like :func:`encode_image`, within a file-size budget; returns (bytes, quality).
+
+    Encodes at ``quality`` first. Over ``max_bytes``, JPEG and WebP are re-encoded at
+    lower qualities, in steps of 5 down to :data:`QUALITY_FLOOR` (70) (a WebP at 100,
+    lossless, goes on lossy from 95); PNG is re-encoded with more compression effort
+    (zlib level 9, then PIL's optimize pass); other formats have no size knob. The
+    returned quality is the one used (``quality`` itself for PNG and other formats).
+    The result is deterministic: the same pixels and arguments give the same bytes.
+
+    Raises:
+        InputError: bad arguments, or nothing within the budget; the message names the
+            smallest size reached and at which setting.
+    """
+    fmt = _normalise_format(format)
+    _check_quality(quality, "")
+    if max_bytes is not None and (
+        isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0
+    ):
+        raise InputError(f"max_bytes must be a positive number of bytes, got {max_bytes!r}")
+    # Converted once: only the encoder settings change between attempts.
+    im = _to_pil(pixels, fmt, _check_background(background), "")
+
+    def encode(q: int, png_effort: int = 0) -> bytes:
+        return _encode(
+            pixels,
+            fmt,
+            quality=q,
+            background=None,
+            where="",
+            exact_colors=exact_colors,
+            png_effort=png_effort,
+            image=im,
+        )
+
+    data = encode(quality)
+    if max_bytes is None or len(data) <= max_bytes:
+        return data, quality
+    tried = f"quality {quality}"
+    if fmt in ("JPEG", "WEBP"):
+        # A WebP at 100 is lossless; the first step down (95) is lossy.
+        q = quality
+        while q > QUALITY_FLOOR:
+            q = max(QUALITY_FLOOR, q - _QUALITY_STEP)
+            data = encode(q)
+            tried = f"quality {q}"
+            if len(data) <= max_bytes:
+                return data, q
+    elif fmt == "PNG":
+        for effort, what in ((1, "zlib level 9"), (2, "zlib level 9 + optimize")):
+            data = encode(quality, effort)
+            tried = what
+            if len(data) <= max_bytes:
+                return data, quality
+    raise InputError(
+        f"cannot encode {fmt} within {_size(max_bytes)}: the smallest reached is "
+        f"{_size(len(data))} ({tried}"
+        + (f", the quality floor is {QUALITY_FLOOR}" if fmt in ("JPEG", "WEBP") else "")
+        + "); allow a larger file or a smaller image"
+    )
+
+
+def _size(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.2f} MB ({n} bytes)"
+    if n >= 1_000:
+        return f"{n / 1_000:.1f} kB ({n} bytes)"
+    return f"{n} bytes"
 
 
 def save_image(
@@ -729,6 +841,13 @@ def save_image(
     target = Path(path)
     fmt = _normalise_format(format) if format is not None else _format_from_suffix(target)
     data = _encode(pixels, fmt, quality=quality, background=background, where=f"{target}: ")
+    _atomic_write(target, data)
+    return target
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write already-encoded image bytes (e.g. from :func:`encode_within`) atomically."""
+    target = Path(path)
     _atomic_write(target, data)
     return target
 

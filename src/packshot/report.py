@@ -17,6 +17,7 @@ from packshot.errors import PackshotError
 from packshot.imageio import load_image, save_image
 from packshot.ops.geometry import fit_within
 from packshot.pipeline.cutout import ItemResult
+from packshot.pipeline.manifest import TargetRecord
 
 THUMB_SIDE = 480
 
@@ -104,3 +105,91 @@ def _figure(path: Path | None, out_dir: Path, caption: str) -> str:
         return f"<figure><figcaption>{caption} unavailable</figcaption></figure>"
     rel = html.escape(os.path.relpath(path, out_dir))
     return f'<figure><img src="{rel}" alt=""><figcaption>{caption}</figcaption></figure>'
+
+
+def write_listing_report(
+    records: Sequence[TargetRecord], out_dir: Path, *, title: str = "packshot listing"
+) -> Path:
+    """``report.json`` and ``report.html`` for a listing batch; returns the HTML path.
+
+    Each SKU is a row: its source beside every target's output (thumbnails) with the
+    measured fill, size, format, bytes, method and timings, or the reason it failed.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(
+        json.dumps(
+            {
+                "title": title,
+                "done": sum(r.ok for r in records),
+                "failed": sum(not r.ok for r in records),
+                "targets": [
+                    {
+                        "sku": r.sku,
+                        "target": r.target,
+                        "source": r.source,
+                        "state": r.state,
+                        "output": r.output,
+                        "bytes": r.bytes,
+                        "error": r.error,
+                        **r.info,
+                    }
+                    for r in records
+                ],
+            },
+            indent=2,
+        )
+    )
+    thumbs = out_dir / "_thumbs"
+    by_sku: dict[str, list[TargetRecord]] = {}
+    for rec in records:
+        by_sku.setdefault(rec.sku, []).append(rec)
+    rows = []
+    for sku, recs in by_sku.items():
+        source = recs[0].source
+        local = None if source.startswith(("http://", "https://")) else Path(source)
+        src_thumb = _source_thumbnail(local, thumbs / sku / "source.jpg") if local else None
+        cells = [_figure(src_thumb, out_dir, "source")]
+        for rec in recs:
+            if not rec.ok or rec.output is None:
+                cells.append(
+                    f'<div class="meta failed"><b>{html.escape(rec.target)}</b><br>'
+                    f"{html.escape(rec.error or '')}</div>"
+                )
+                continue
+            thumb = _source_thumbnail(Path(rec.output), thumbs / sku / f"{rec.target}.jpg")
+            info = rec.info
+            facts = [
+                f"{info.get('width')}x{info.get('height')} {info.get('format')}",
+                f"{(rec.bytes or 0) / 1024:.0f} KB, quality {info.get('quality')}",
+                f"method {info.get('method')}",
+            ]
+            if "fill" in info:
+                facts.append(f"fill {info['fill']:.1%} (area {info.get('area_share', 0):.1%})")
+            if "synthesized_share" in info:
+                facts.append(f"synthesised {info['synthesized_share']:.1%}")
+            facts.append(
+                f"{info.get('cutout_s', 0):.2f} s cutout + {info.get('target_s', 0):.2f} s"
+            )
+            caption = f"<b>{html.escape(rec.target)}</b><br>" + "<br>".join(
+                html.escape(f) for f in facts
+            )
+            rel = html.escape(os.path.relpath(rec.output, out_dir))
+            src = html.escape(os.path.relpath(thumb or rec.output, out_dir))
+            cells.append(
+                f'<figure><a href="{rel}"><img src="{src}" alt=""></a>'
+                f"<figcaption>{caption}</figcaption></figure>"
+            )
+        rows.append(
+            f'<div class="item"><div class="meta"><b>{html.escape(sku)}</b></div>'
+            + "".join(cells)
+            + "</div>"
+        )
+    done = sum(r.ok for r in records)
+    page = (
+        f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style><h1>{html.escape(title)}</h1>"
+        f"<p>{done} outputs written, {len(records) - done} failed</p>" + "".join(rows)
+    )
+    index = out_dir / "report.html"
+    index.write_text(page, encoding="utf-8")
+    return index

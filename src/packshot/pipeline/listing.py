@@ -1,0 +1,248 @@
+"""Listings: one source photo to every marketplace's image, for a whole catalog.
+
+Per source, the product is cut out once; each target (a marketplace preset) is then
+rendered from it: white-background targets place the cutout on the exact colour at the
+preset's fill, background-keeping targets extend the photo's own background to the
+preset's aspect. Each output is encoded within the preset's format and size budget and
+written atomically to ``<out>/<sku>/<target>.<ext>``.
+
+Batches run sources in parallel worker processes (one model session per worker) and
+record every (SKU, target) in the manifest, so an interrupted batch resumes where it
+stopped and a failed image fails alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from packshot.errors import PackshotError
+from packshot.imageio import encode_within, write_bytes
+from packshot.models.salient import DEFAULT_ENSEMBLE
+from packshot.models.upscale import upscale
+from packshot.ops.extend import extend_to_aspect
+from packshot.ops.framing import place_on_canvas
+from packshot.ops.resample import resize_method, resize_to
+from packshot.pipeline.cutout import Cutout, cutout, prepare_models
+from packshot.pipeline.manifest import Manifest, TargetRecord
+from packshot.pipeline.sources import Source, load_source, read_sources
+from packshot.presets import Preset, parse_aspect
+
+logger = logging.getLogger(__name__)
+
+ImageArray = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A target's pixels before encoding, and how they were made."""
+
+    pixels: ImageArray
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def render_white(cut: Cutout, preset: Preset) -> Rendered:
+    """The cutout on the preset's exact background colour at its fill and margin."""
+    placed = place_on_canvas(
+        cut.rgba,
+        preset.width,
+        preset.height,
+        fill=preset.target_fill,
+        margin=preset.margin,
+        color=preset.background_color,
+    )
+    return Rendered(
+        placed.rgb,
+        {
+            "method": "place",
+            "fill": round(placed.fill.bbox_long_share, 4),
+            "area_share": round(placed.fill.area_share, 4),
+            "scale": round(placed.scale, 4),
+            "fill_clamped": placed.clamped,
+        },
+    )
+
+
+def render_keep(rgb: ImageArray, cut: Cutout, preset: Preset) -> Rendered:
+    """The photo reframed to the preset's aspect by extending its background, then sized."""
+    mask = cut.alpha >= 128
+    aspect_w, aspect_h = parse_aspect(preset.aspect)
+    extended = extend_to_aspect(rgb, mask, aspect_w, aspect_h, allow_crop=preset.allow_crop)
+    src_size = (extended.rgb.shape[1], extended.rgb.shape[0])
+    pixels = resize_to(extended.rgb, preset.width, preset.height, upscaler=upscale)
+    return Rendered(
+        pixels,
+        {
+            "method": extended.method,
+            "resize": resize_method(src_size, (preset.width, preset.height)),
+            "synthesized_share": round(float(extended.synthesized.mean()), 4),
+        },
+    )
+
+
+def render_target(rgb: ImageArray, cut: Cutout, preset: Preset) -> Rendered:
+    if preset.background == "white":
+        return render_white(cut, preset)
+    return render_keep(rgb, cut, preset)
+
+
+def output_path(out_dir: Path, sku: str, preset: Preset) -> Path:
+    return out_dir / sku / f"{preset.name}.{preset.extension}"
+
+
+def process_source(
+    source: Source, presets: Sequence[Preset], out_dir: Path, model: str
+) -> list[TargetRecord]:
+    """Render, encode and write every target of one source; one record per target.
+
+    Never raises for a bad image or a failing target: the failure is the record.
+    """
+    t0 = time.perf_counter()
+    try:
+        loaded = load_source(source)
+        rgb = loaded.pixels[..., :3]
+        cut = cutout(loaded.pixels, model=model)
+    except PackshotError as exc:
+        return [_failed(source, p, str(exc)) for p in presets]
+    except Exception as exc:  # one image must never take the batch down
+        logger.exception("unexpected failure on %s", source.location)
+        return [_failed(source, p, _internal(source, exc)) for p in presets]
+    shared = {"cutout_s": round(time.perf_counter() - t0, 3), "model": cut.model}
+    records = []
+    for preset in presets:
+        t1 = time.perf_counter()
+        target = output_path(out_dir, source.sku, preset)
+        try:
+            rendered = render_target(rgb, cut, preset)
+            data, quality = encode_within(
+                rendered.pixels,
+                preset.format,
+                quality=preset.jpeg_quality,
+                max_bytes=preset.target_bytes or preset.max_bytes,
+                exact_colors=preset.background == "white",
+            )
+            write_bytes(target, data)
+        except PackshotError as exc:
+            records.append(_failed(source, preset, str(exc)))
+            continue
+        except Exception as exc:
+            logger.exception("unexpected failure on %s -> %s", source.location, preset.name)
+            records.append(_failed(source, preset, _internal(source, exc)))
+            continue
+        info = {
+            **shared,
+            **rendered.info,
+            "width": preset.width,
+            "height": preset.height,
+            "format": preset.format,
+            "quality": quality,
+            "target_s": round(time.perf_counter() - t1, 3),
+        }
+        records.append(
+            TargetRecord(
+                source.sku,
+                preset.name,
+                source.location,
+                "done",
+                str(target),
+                len(data),
+                None,
+                info,
+            )
+        )
+    return records
+
+
+def _failed(source: Source, preset: Preset, error: str) -> TargetRecord:
+    return TargetRecord(source.sku, preset.name, source.location, "failed", None, None, error, {})
+
+
+def _internal(source: Source, exc: Exception) -> str:
+    return f"{source.location}: internal error ({type(exc).__name__}: {exc})"
+
+
+def _init_worker(threads: int) -> None:
+    # Sessions are created lazily in each worker; this sets their thread count.
+    os.environ["PACKSHOT_THREADS"] = str(threads)
+
+
+def run_listing(
+    inputs: Sequence[str | Path],
+    presets: Sequence[Preset],
+    out_dir: str | Path,
+    *,
+    model: str = DEFAULT_ENSEMBLE,
+    workers: int | None = None,
+    on_source: Callable[[Source, list[TargetRecord]], None] | None = None,
+) -> list[TargetRecord]:
+    """Run a listing batch; returns the manifest's records for this batch's sources.
+
+    ``workers`` processes share the cores (default: one per core, one thread each).
+    Targets already done (per the manifest, file present) are skipped.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sources = read_sources(inputs)
+    manifest = Manifest(out)
+    try:
+        todo = [
+            (src, [p for p in presets if not manifest.is_done(src.sku, p.name)]) for src in sources
+        ]
+        pending = [(src, ps) for src, ps in todo if ps]
+        for src, ps in todo:
+            if not ps and on_source is not None:
+                on_source(src, [])
+        if pending:
+            prepare_models(model)  # fail fast, once, on an unusable model
+            count = workers or max(1, os.cpu_count() or 1)
+            _run(pending, out, model, count, manifest, on_source)
+        wanted = {s.sku for s in sources}
+        names = {p.name for p in presets}
+        return [r for r in manifest.records() if r.sku in wanted and r.target in names]
+    finally:
+        manifest.close()
+
+
+def _run(
+    pending: list[tuple[Source, list[Preset]]],
+    out: Path,
+    model: str,
+    workers: int,
+    manifest: Manifest,
+    on_source: Callable[[Source, list[TargetRecord]], None] | None,
+) -> None:
+    def done(src: Source, records: list[TargetRecord]) -> None:
+        for rec in records:
+            manifest.record(rec)
+        if on_source is not None:
+            on_source(src, records)
+
+    if workers == 1 or len(pending) == 1:
+        for src, ps in pending:
+            done(src, process_source(src, ps, out, model))
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(threads,)
+    ) as pool:
+        futures: dict[Future[list[TargetRecord]], tuple[Source, list[Preset]]] = {
+            pool.submit(process_source, src, ps, out, model): (src, ps) for src, ps in pending
+        }
+        for future in as_completed(futures):
+            src, ps = futures[future]
+            try:
+                records = future.result()
+            except Exception as exc:  # a worker died (killed, out of memory)
+                records = [_failed(src, p, f"{src.location}: worker failed ({exc})") for p in ps]
+            done(src, records)
