@@ -138,3 +138,27 @@ def test_killed_batch_resumes_without_redoing_work(tmp_path: Path, photo_factory
     # What was finished before the kill was not redone.
     assert {sku: os.stat(finished[sku] or "").st_mtime_ns for sku in finished} == stamps
     assert (out / MANIFEST_NAME).is_file()
+
+
+def test_changed_settings_re_render_done_targets(
+    tmp_path: Path, product_photo: ProductPhoto
+) -> None:
+    import dataclasses
+
+    src = product_photo.save_jpeg(tmp_path / "bottle.jpg")
+    out = tmp_path / "out"
+    [shopify] = parse_preset_names("shopify")
+    [first] = run_listing([src], [shopify], out, model=TEST_MODEL, workers=1)
+    tweaked = dataclasses.replace(shopify, background_color=(245, 245, 245))
+    seen: list[int] = []
+    [second] = run_listing(
+        [src],
+        [tweaked],
+        out,
+        model=TEST_MODEL,
+        workers=1,
+        on_source=lambda _s, recs: seen.append(len(recs)),
+    )
+    assert seen == [1]  # re-rendered, not skipped
+    assert second.info["fingerprint"] != first.info["fingerprint"]
+    assert tuple(load_image(second.output or "").pixels[0, 0]) == (245, 245, 245)

@@ -21,6 +21,7 @@ from packshot.models_cli import models_app
 from packshot.pipeline.cutout import ItemResult, collect_sources, cutout_files
 from packshot.pipeline.listing import run_listing
 from packshot.pipeline.manifest import TargetRecord
+from packshot.pipeline.recipe import load_recipe, run_recipe
 from packshot.pipeline.sources import Source, read_sources
 from packshot.presets import parse_preset_names
 from packshot.presets_cli import presets_app
@@ -193,6 +194,57 @@ def listing(
                 sources, presets, out_dir, model=model, workers=workers, on_source=report
             )
         page = write_listing_report(records, out_dir)
+    except PackshotError as exc:
+        raise _fail(exc) from None
+    if not quiet:
+        done = sum(r.ok for r in records)
+        out.print(f"report: {page}", highlight=False, markup=False, soft_wrap=True)
+        out.print(
+            f"{done} outputs written, {len(records) - done} failed -> {out_dir}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if any(not r.ok for r in records):
+        raise typer.Exit(1)
+
+
+@app.command("run")
+def run_command(
+    recipe: Annotated[Path, typer.Argument(help="Recipe file (.yaml, .yml or .json).")],
+    sources: Annotated[
+        list[str],
+        typer.Argument(help="Image files, folders, CSV/JSON manifests (sku,image) or URLs."),
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-j", help="Worker processes (default: cores).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Run a recipe (cutout model + targets): OUT/<sku>/<target>.<ext> + report.html.
+
+    The same batch as `packshot listing`, with the targets and model read from the recipe.
+    Re-running continues an interrupted batch without redoing finished outputs.
+    """
+    try:
+        loaded = load_recipe(recipe)
+        total = len(read_sources(sources))
+        with _progress(total, "run", enabled=not quiet) as tick:
+
+            def report(source: Source, records: list[TargetRecord]) -> None:
+                for rec in records:
+                    if not rec.ok:
+                        err.print(
+                            f"[red]failed:[/red] {escape(rec.sku)}/{escape(rec.target)}: "
+                            f"{escape(rec.error or '')}",
+                            highlight=False,
+                            soft_wrap=True,
+                        )
+                tick()
+
+            records = run_recipe(loaded, sources, out_dir, workers=workers, on_source=report)
+        page = write_listing_report(records, out_dir, title=f"packshot run {recipe.name}")
     except PackshotError as exc:
         raise _fail(exc) from None
     if not quiet:

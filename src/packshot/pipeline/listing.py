@@ -13,6 +13,8 @@ stopped and a failed image fails alone.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import multiprocessing
 import os
@@ -96,6 +98,13 @@ def render_target(rgb: ImageArray, cut: Cutout, preset: Preset) -> Rendered:
     return render_keep(rgb, cut, preset)
 
 
+def fingerprint(preset: Preset, model: str) -> str:
+    """What a target's output depends on besides the source: its preset and the model."""
+    settings = {k: v for k, v in preset.as_dict().items() if k != "origin"}
+    blob = json.dumps({"preset": settings, "model": model}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def output_path(out_dir: Path, sku: str, preset: Preset) -> Path:
     return out_dir / sku / f"{preset.name}.{preset.extension}"
 
@@ -140,6 +149,7 @@ def process_source(
             records.append(_failed(source, preset, _internal(source, exc)))
             continue
         info = {
+            "fingerprint": fingerprint(preset, model),
             **shared,
             **rendered.info,
             "width": preset.width,
@@ -196,7 +206,15 @@ def run_listing(
     manifest = Manifest(out)
     try:
         todo = [
-            (src, [p for p in presets if not manifest.is_done(src.sku, p.name)]) for src in sources
+            (
+                src,
+                [
+                    p
+                    for p in presets
+                    if not manifest.is_done(src.sku, p.name, fingerprint(p, model))
+                ],
+            )
+            for src in sources
         ]
         pending = [(src, ps) for src, ps in todo if ps]
         for src, ps in todo:

@@ -88,13 +88,20 @@ class Manifest:
                 ),
             )
 
-    def is_done(self, sku: str, target: str) -> bool:
-        """Done and its file still there with the recorded size."""
+    def is_done(self, sku: str, target: str, fingerprint: str | None = None) -> bool:
+        """Done with the same settings (``fingerprint``), its file there with its size.
+
+        The fingerprint covers what the output depends on (the preset's fields, the model),
+        so editing a preset or recipe and re-running re-renders the affected targets.
+        """
         row = self._db.execute(
-            "SELECT output, bytes FROM targets WHERE sku = ? AND target = ? AND state = 'done'",
+            "SELECT output, bytes, info FROM targets "
+            "WHERE sku = ? AND target = ? AND state = 'done'",
             (sku, target),
         ).fetchone()
         if row is None or row[0] is None:
+            return False
+        if fingerprint is not None and json.loads(row[2]).get("fingerprint") != fingerprint:
             return False
         path = Path(row[0])
         return path.is_file() and path.stat().st_size == row[1]

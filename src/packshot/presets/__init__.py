@@ -39,6 +39,7 @@ __all__ = [
     "Background",
     "Preset",
     "PresetError",
+    "derive_preset",
     "format_bytes",
     "get_preset",
     "list_presets",
@@ -511,6 +512,18 @@ def _parse_toml(text: str, origin: str) -> dict[str, dict[str, Any]]:
         if not isinstance(table, dict):
             raise PresetError(f"{origin}: presets.{name} must be a table ([presets.{name}]).")
     return presets
+
+
+def derive_preset(
+    base: Preset, changes: Mapping[str, Any], *, origin: str, name: str | None = None
+) -> Preset:
+    """``base`` with some fields changed (or, with ``name``, a new preset extending it),
+    merged and validated exactly as a user presets file's table would be."""
+    fields = {k: v for k, v in base.as_dict().items() if k in _KEYS}
+    table = dict(changes) if name is None else {"extends": base.name, **changes}
+    new_name = name or base.name
+    merged = _merge_user(new_name, table, {base.name: (fields, base.origin)}, origin)
+    return _build(new_name, merged, origin)
 
 
 def _merge_user(
