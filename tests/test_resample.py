@@ -37,13 +37,14 @@ class Spy:
         ((100, 80), (100, 40), "area"),
         ((100, 80), (140, 112), "lanczos"),
         ((100, 80), (149, 80), "lanczos"),
-        ((100, 80), (150, 80), "fsrcnn-x2"),
+        ((100, 80), (150, 80), "lanczos"),
+        ((100, 80), (199, 159), "lanczos"),
         ((100, 80), (200, 160), "fsrcnn-x2"),
-        ((100, 80), (300, 240), "fsrcnn-x4"),
+        ((100, 80), (300, 240), "lanczos+fsrcnn-x2"),
         ((100, 80), (400, 320), "fsrcnn-x4"),
-        ((100, 80), (600, 480), "fsrcnn-x4x2"),
-        ((100, 80), (1600, 1280), "fsrcnn-x4x4"),
-        ((100, 80), (60, 200), "fsrcnn-x4"),  # one axis shrinks, the other grows 2.5x
+        ((100, 80), (600, 480), "lanczos+fsrcnn-x4"),
+        ((100, 80), (1600, 1280), "lanczos+fsrcnn-x4"),
+        ((100, 80), (60, 200), "lanczos+fsrcnn-x2"),  # one axis shrinks, the other grows 2.5x
     ],
 )
 def test_method_names(src: tuple[int, int], dst: tuple[int, int], method: str) -> None:
@@ -73,15 +74,16 @@ def test_small_enlargement_is_lanczos_and_skips_the_upscaler() -> None:
     assert np.array_equal(out, cv2.resize(rgb, (80, 55), interpolation=cv2.INTER_LANCZOS4))
 
 
-def test_large_enlargement_uses_the_upscaler_then_area() -> None:
+def test_large_enlargement_is_one_network_pass_sized_to_the_target() -> None:
     rgb = _rgb()
     spy = Spy()
-    out = resize_to(rgb, 150, 100, upscaler=spy)  # 2.5x -> x4 pass -> area down to size
+    out = resize_to(rgb, 150, 100, upscaler=spy)  # 2.5x -> Lanczos to 75x50, one x2 pass
     assert out.shape == (100, 150, 3)
-    assert len(spy.calls) == 1 and spy.calls[0][1] == pytest.approx(2.5)
-    big = np.repeat(np.repeat(rgb, 4, axis=0), 4, axis=1)
-    assert np.array_equal(out, cv2.resize(big, (150, 100), interpolation=cv2.INTER_AREA))
-    assert resize_method((60, 40), (150, 100)) == "fsrcnn-x4"
+    assert spy.calls == [((50, 75, 3), 2)]
+    pre = cv2.resize(rgb, (75, 50), interpolation=cv2.INTER_LANCZOS4)
+    assert np.array_equal(out, np.repeat(np.repeat(pre, 2, axis=0), 2, axis=1))
+    assert resize_method((60, 40), (150, 100)) == "lanczos+fsrcnn-x2"
+    assert resize_method((60, 40), (150, 100), rgba=True) == "fsrcnn-x4"
 
 
 def test_exact_factor_needs_no_area_pass() -> None:
@@ -98,7 +100,7 @@ def test_no_upscaler_means_lanczos_at_any_factor() -> None:
 
 
 def test_threshold_constant() -> None:
-    assert SR_MIN_FACTOR == 1.5
+    assert SR_MIN_FACTOR == 2.0
 
 
 def test_same_size_is_a_copy() -> None:

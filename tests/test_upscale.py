@@ -151,7 +151,7 @@ def test_through_resize_to(sr_models: Path) -> None:
     rgb = np.random.default_rng(4).integers(0, 256, (50, 70, 3), dtype=np.uint8)
     out = resample.resize_to(rgb, 200, 150, upscaler=sr.upscale)
     assert out.shape == (150, 200, 3)
-    assert resample.resize_method((70, 50), (200, 150)) == "fsrcnn-x4"
+    assert resample.resize_method((70, 50), (200, 150)) == "lanczos+fsrcnn-x2"
     rgba = np.dstack([rgb, np.full((50, 70), 255, np.uint8)])
     rgba[:, :20, 3] = 0
     out4 = resample.resize_to(rgba, 140, 100, upscaler=sr.upscale)

@@ -2,8 +2,11 @@
 
 * shrinking (no axis grows): the area filter, which averages and never aliases;
 * enlarging by at least :data:`SR_MIN_FACTOR` on the longer-growing axis, when the caller
-  passes an ``upscaler`` (e.g. :func:`packshot.models.upscale.upscale`): super-resolution
-  to at least that factor, then the area filter down to the exact size;
+  passes an ``upscaler`` (e.g. :func:`packshot.models.upscale.upscale`): for RGB, ONE
+  super-resolution pass (x4 from 4x on, else x2) whose output is sized to the target,
+  the rest of the factor a Lanczos enlargement before it (a second network pass, or an
+  overshoot thrown away by the area filter, measured 2-20x slower); for RGBA cutouts,
+  the network to at least the factor, then the area filter down to the exact size;
 * any other enlargement: Lanczos (8x8 taps), whose overshoot is clipped.
 
 RGBA is resized premultiplied, so the colours of transparent pixels never bleed into an
@@ -26,6 +29,7 @@ __all__ = [
     "Upscaler",
     "resize_method",
     "resize_to",
+    "sr_pass",
     "sr_passes",
 ]
 
@@ -34,8 +38,14 @@ FloatArray = npt.NDArray[np.float32]
 Upscaler = Callable[[ImageArray, float], ImageArray]
 """``(rgb, factor) -> rgb`` at least ``factor`` times larger on both axes."""
 
-SR_MIN_FACTOR = 1.5
-"""Enlargements from this factor on go through the upscaler, when one is given."""
+SR_MIN_FACTOR = 2.0
+"""Enlargements from this factor on go through the upscaler, when one is given. Below it
+Lanczos is within a fraction of a dB of FSRCNN and 30-50x faster (benchmarks/listing.py)."""
+
+
+def sr_pass(factor: float) -> int:
+    """The single super-resolution pass used for an enlargement by ``factor``."""
+    return 4 if factor >= 4.0 else 2
 
 
 def sr_passes(factor: float) -> tuple[int, ...]:
@@ -61,22 +71,33 @@ def _factor(src_size: tuple[int, int], dst_size: tuple[int, int]) -> float:
 
 
 def resize_method(
-    src_size: tuple[int, int], dst_size: tuple[int, int], *, sr_name: str | None = "fsrcnn"
+    src_size: tuple[int, int],
+    dst_size: tuple[int, int],
+    *,
+    sr_name: str | None = "fsrcnn",
+    rgba: bool = False,
 ) -> str:
     """The name of the method :func:`resize_to` uses for ``src_size -> dst_size``.
 
     Sizes are ``(width, height)``. ``sr_name`` names the upscaler the caller passes (None
-    when it passes none). Returns ``"none"`` (same size), ``"area"``, ``"lanczos"`` or
-    ``"<sr_name>-x4"``, ``"<sr_name>-x4x2"``, ... (the passes, before the area filter).
+    when it passes none); ``rgba`` says the pixels have alpha. Returns ``"none"`` (same
+    size), ``"area"``, ``"lanczos"``, ``"<sr_name>-x2"``, ``"lanczos+<sr_name>-x4"`` (RGB:
+    a Lanczos pre-enlargement, then one network pass), or ``"<sr_name>-x4x2"`` ... (RGBA:
+    the network passes, before the area filter).
     """
     factor = _factor(src_size, dst_size)
     if tuple(src_size) == tuple(dst_size):
         return "none"
     if factor <= 1.0:
         return "area"
-    if sr_name is not None and factor >= SR_MIN_FACTOR:
+    if sr_name is None or factor < SR_MIN_FACTOR:
+        return "lanczos"
+    if rgba:
         return f"{sr_name}-x" + "x".join(str(p) for p in sr_passes(factor))
-    return "lanczos"
+    step = sr_pass(factor)
+    (sw, sh), (dw, dh) = src_size, dst_size
+    pre = "lanczos+" if (-(-dw // step), -(-dh // step)) != (sw, sh) else ""
+    return f"{pre}{sr_name}-x{step}"
 
 
 def resize_to(
@@ -103,7 +124,17 @@ def resize_to(
     if factor <= 1.0:
         return _area(pixels, size)
     if upscaler is not None and factor >= SR_MIN_FACTOR:
-        big = _super_resolve(pixels, factor, upscaler) if rgba else upscaler(pixels, factor)
+        if rgba:
+            # Cutouts: the network at the full factor, then area down; a pre-enlargement
+            # would blur the straight-alpha edge before the network sees it.
+            big = _super_resolve(pixels, factor, upscaler)
+        else:
+            step = sr_pass(factor)
+            # Size the network's input so that its output is the target (rounded up).
+            pre_size = (-(-size[0] // step), -(-size[1] // step))
+            if pre_size != (src_w, src_h):
+                pixels = _lanczos(pixels, pre_size)
+            big = upscaler(pixels, step)
         if big.shape[0] < size[1] or big.shape[1] < size[0]:
             raise InputError(
                 f"the upscaler returned {big.shape[1]}x{big.shape[0]} for a factor of "
