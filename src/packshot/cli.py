@@ -174,39 +174,14 @@ def listing(
 
     Re-running continues an interrupted batch without redoing finished outputs.
     """
-    try:
+
+    def batch(on_source: OnSource) -> list[TargetRecord]:
         presets = parse_preset_names(market)
-        total = len(read_sources(sources))
-        with _progress(total, "listing", enabled=not quiet) as tick:
-
-            def report(source: Source, records: list[TargetRecord]) -> None:
-                for rec in records:
-                    if not rec.ok:
-                        err.print(
-                            f"[red]failed:[/red] {escape(rec.sku)}/{escape(rec.target)}: "
-                            f"{escape(rec.error or '')}",
-                            highlight=False,
-                            soft_wrap=True,
-                        )
-                tick()
-
-            records = run_listing(
-                sources, presets, out_dir, model=model, workers=workers, on_source=report
-            )
-        page = write_listing_report(records, out_dir)
-    except PackshotError as exc:
-        raise _fail(exc) from None
-    if not quiet:
-        done = sum(r.ok for r in records)
-        out.print(f"report: {page}", highlight=False, markup=False, soft_wrap=True)
-        out.print(
-            f"{done} outputs written, {len(records) - done} failed -> {out_dir}",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
+        return run_listing(
+            sources, presets, out_dir, model=model, workers=workers, on_source=on_source
         )
-    if any(not r.ok for r in records):
-        raise typer.Exit(1)
+
+    _run_batch(batch, sources, out_dir, "listing", "packshot listing", quiet=quiet)
 
 
 @app.command("run")
@@ -227,10 +202,30 @@ def run_command(
     The same batch as `packshot listing`, with the targets and model read from the recipe.
     Re-running continues an interrupted batch without redoing finished outputs.
     """
-    try:
+
+    def batch(on_source: OnSource) -> list[TargetRecord]:
         loaded = load_recipe(recipe)
+        return run_recipe(loaded, sources, out_dir, workers=workers, on_source=on_source)
+
+    _run_batch(batch, sources, out_dir, "run", f"packshot run {recipe.name}", quiet=quiet)
+
+
+OnSource = Callable[[Source, list[TargetRecord]], None]
+
+
+def _run_batch(
+    batch: Callable[[OnSource], list[TargetRecord]],
+    sources: list[str],
+    out_dir: Path,
+    label: str,
+    title: str,
+    *,
+    quiet: bool,
+) -> None:
+    """Run a listing-style batch with progress, failures on stderr, report, exit code."""
+    try:
         total = len(read_sources(sources))
-        with _progress(total, "run", enabled=not quiet) as tick:
+        with _progress(total, label, enabled=not quiet) as tick:
 
             def report(source: Source, records: list[TargetRecord]) -> None:
                 for rec in records:
@@ -243,8 +238,8 @@ def run_command(
                         )
                 tick()
 
-            records = run_recipe(loaded, sources, out_dir, workers=workers, on_source=report)
-        page = write_listing_report(records, out_dir, title=f"packshot run {recipe.name}")
+            records = batch(report)
+        page = write_listing_report(records, out_dir, title=title)
     except PackshotError as exc:
         raise _fail(exc) from None
     if not quiet:
