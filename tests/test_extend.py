@@ -206,3 +206,19 @@ def test_bad_inputs() -> None:
         extend_to_aspect(img, mask, 0, 9)
     with pytest.raises(InputError):
         extend_to_aspect(img[..., 0], mask, 16, 9)
+
+
+def test_never_extends_beside_a_product_cut_by_the_frame() -> None:
+    rng = np.random.default_rng(0)
+    rgb = np.clip(200 + rng.normal(0, 3, (120, 90, 3)), 0, 255).astype(np.uint8)
+    mask = np.zeros((120, 90), bool)
+    mask[30:90, 50:] = True  # the product runs off the right edge
+    rgb[mask] = (200, 60, 60)
+    out = extend_to_aspect(rgb, mask, 4, 3)
+    assert out.photo_box.x0 > 0 and out.synthesized[:, : out.photo_box.x0].all()
+    assert not out.synthesized[:, out.photo_box.x1 :].any()  # nothing grown on its side
+    assert out.photo_box.x1 == out.rgb.shape[1]
+    both = np.zeros((120, 90), bool)
+    both[30:90, :] = True
+    with pytest.raises(InputError, match="touches both sides"):
+        extend_to_aspect(rgb, both, 4, 3)

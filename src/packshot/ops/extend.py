@@ -310,6 +310,18 @@ def _extend_width(
     box = _box(mask, 0)
     centre = (box.x0 + box.x1) / 2.0
     ox = int(min(max(round(new_w / 2.0 - centre), 0), extra))
+    # A product cut by the photo's edge would be continued by any fill on that side
+    # (a tongue smeared into the new strip): grow only the sides it does not touch.
+    touches_left, touches_right = box.x0 <= 1, box.x1 >= w - 1
+    if touches_left and touches_right:
+        raise InputError(
+            "The product touches both sides the photo would be extended on; extending would "
+            "continue the product. Place the cutout on a plain background instead."
+        )
+    if touches_left:
+        ox = 0
+    elif touches_right:
+        ox = extra
     left, right = ox, extra - ox
     out = np.empty((h, new_w, 3), np.uint8)
     out[:, ox : ox + w] = rgb
