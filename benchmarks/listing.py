@@ -18,7 +18,7 @@ process is also pinned to that many CPUs when more are available), runs what
 ``upscale``     FSRCNN passes inside :func:`resize_to` (when the target is >= 1.5x larger)
 ``resize``      the rest of :func:`resize_to` (area / Lanczos to the exact size)
 ``render-misc`` the rest of :func:`render_target` (mask threshold, bookkeeping)
-``encode``      :func:`encode_within` with the preset's format, quality and size budget
+``encode``      :func:`~packshot.pipeline.listing.encode_for` (format, quality, size budget)
 ``write``       :func:`write_bytes` (atomic write to a temporary folder)
 
 The pipeline's own :func:`render_target` is called; ``place``, ``extend``, ``upscale`` and
@@ -180,9 +180,9 @@ def instrumented(clock: StageClock) -> Iterator[None]:
 
 def fan_out(path: Path, presets: list[Any], model: str, out: Path) -> dict[str, Any]:
     """One source through every target, as process_source runs it, timed by stage."""
-    from packshot.imageio import encode_within, write_bytes
+    from packshot.imageio import write_bytes
     from packshot.pipeline.cutout import cutout
-    from packshot.pipeline.listing import output_path, render_target
+    from packshot.pipeline.listing import encode_for, output_path, render_target
     from packshot.pipeline.sources import Source, load_source, safe_sku
 
     clock = StageClock()
@@ -207,13 +207,7 @@ def fan_out(path: Path, presets: list[Any], model: str, out: Path) -> dict[str, 
             rendered = render_target(rgb, cut, preset)
         render_wall = time.perf_counter() - t0
         t0 = time.perf_counter()
-        data, quality = encode_within(
-            rendered.pixels,
-            preset.format,
-            quality=preset.jpeg_quality,
-            max_bytes=preset.target_bytes or preset.max_bytes,
-            exact_colors=preset.background == "white",
-        )
+        data, quality = encode_for(rendered.pixels, preset)
         clock.add("encode", time.perf_counter() - t0)
         t0 = time.perf_counter()
         write_bytes(output_path(out, source.sku, preset), data)

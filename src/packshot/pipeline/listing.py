@@ -98,6 +98,21 @@ def render_target(rgb: ImageArray, cut: Cutout, preset: Preset) -> Rendered:
     return render_keep(rgb, cut, preset)
 
 
+def encode_for(pixels: ImageArray, preset: Preset) -> tuple[bytes, int]:
+    """The preset's format within its size budget; returns the bytes and the quality used.
+
+    White-background targets keep full chroma at every quality so the background decodes
+    to exactly the preset's colour.
+    """
+    return encode_within(
+        pixels,
+        preset.format,
+        quality=preset.jpeg_quality,
+        max_bytes=preset.target_bytes or preset.max_bytes,
+        exact_colors=preset.background == "white",
+    )
+
+
 def fingerprint(preset: Preset, model: str) -> str:
     """What a target's output depends on besides the source: its preset and the model."""
     settings = {k: v for k, v in preset.as_dict().items() if k != "origin"}
@@ -133,13 +148,7 @@ def process_source(
         target = output_path(out_dir, source.sku, preset)
         try:
             rendered = render_target(rgb, cut, preset)
-            data, quality = encode_within(
-                rendered.pixels,
-                preset.format,
-                quality=preset.jpeg_quality,
-                max_bytes=preset.target_bytes or preset.max_bytes,
-                exact_colors=preset.background == "white",
-            )
+            data, quality = encode_for(rendered.pixels, preset)
             write_bytes(target, data)
         except PackshotError as exc:
             records.append(_failed(source, preset, str(exc)))
