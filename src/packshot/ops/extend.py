@@ -31,7 +31,6 @@ synthesised; a crop alone that reaches the aspect is method ``crop``.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import cv2
@@ -40,6 +39,7 @@ import numpy.typing as npt
 
 from packshot.errors import InputError
 from packshot.ops.geometry import Box
+from packshot.ops.inpaint import dilate, patchmatch
 from packshot.ops.matte import bounding_box
 
 __all__ = [
@@ -68,9 +68,6 @@ _PATCH_HEIGHT = 256
 
 _DEG_ACROSS = 2
 _DEG_ALONG = 4
-
-_PATCHMATCH_LOCK = threading.Lock()
-"""pypatchmatch keeps its random seed in a process global: seed and run under one lock."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,13 +128,6 @@ def _box(mask: BoolArray, pad: int) -> Box:
     slices = bounding_box(mask, pad)
     assert slices is not None  # the mask was checked non-empty
     return Box.from_slices(slices)
-
-
-def _dilate(mask: BoolArray, radius: int) -> BoolArray:
-    if radius <= 0:
-        return mask
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    return np.asarray(cv2.dilate(mask.astype(np.uint8), kernel), dtype=bool)
 
 
 def _resize(img: npt.NDArray[np.generic], width: int, height: int, interp: int) -> FloatArray:
@@ -230,31 +220,20 @@ def _patch_fill(
     band: ImageArray, product: BoolArray, strip: int, feather: int, seed: int
 ) -> FloatArray | None:
     """PatchMatch the strip at reduced resolution; returns the upsampled last
-    ``feather + strip`` columns, or None when pypatchmatch is unavailable."""
-    try:
-        from patchmatch import patch_match
-    except ImportError:  # pragma: no cover - the package is a dependency
-        return None
-    if not patch_match.patchmatch_available:  # pragma: no cover
-        return None
+    ``feather + strip`` columns."""
     h, b = band.shape[:2]
     s = min(1.0, _PATCH_HEIGHT / h)
     hs = max(8, round(h * s))
     bs, rs = max(4, round(b * s)), max(1, round(strip * s))
     small = np.zeros((hs, bs + rs, 3), np.uint8)
     small[:, :bs] = np.clip(np.rint(_resize(band, bs, hs, cv2.INTER_AREA)), 0, 255)
-    hole = np.zeros((hs, bs + rs), np.uint8)
-    hole[:, bs:] = 255
+    hole = np.zeros((hs, bs + rs), bool)
+    hole[:, bs:] = True
     excluded = _resize(product.astype(np.float32), bs, hs, cv2.INTER_AREA)[..., 0] > 0
-    glob = np.zeros((hs, bs + rs), np.uint8)
-    glob[:, :bs][_dilate(excluded, 1)] = 255
+    glob = np.zeros((hs, bs + rs), bool)
+    glob[:, :bs] = dilate(excluded, 1)
     patch_size = 3 if hs < 160 else 4
-    with _PATCHMATCH_LOCK:
-        patch_match.set_random_seed(seed)
-        filled = np.asarray(
-            patch_match.inpaint(small, hole, global_mask=glob, patch_size=patch_size),
-            dtype=np.uint8,
-        )
+    filled = patchmatch(small, hole, exclude=glob, patch_size=patch_size, seed=seed)
     up = _resize(filled, b + strip, h, cv2.INTER_CUBIC)
     return up[:, b - feather :]
 
@@ -271,7 +250,7 @@ def _synth_right(
     feather = feather_width(h, w)
     b = min(w, max(2 * strip, h // 2, 16))
     band = rgb[:, w - b :]
-    near_product = _dilate(mask[:, w - b :], max(2, round(0.01 * h)))
+    near_product = dilate(mask[:, w - b :], max(2, round(0.01 * h)))
     background = ~near_product
     fit = _fit_smooth(band, background)
     grain = _noise_std(band, background)
