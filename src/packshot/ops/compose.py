@@ -65,6 +65,10 @@ class ShadowParams:
             product's height (negative moves it up, behind the product).
         base: share of the product's height, from its lowest opaque row up, within which a
             column's lowest opaque pixel counts as touching the ground.
+        direction: how far the shadow is drawn out sideways, away from the light, as a
+            share of the product's width: 0 for light from straight ahead or above, 0.3
+            for light from the left (the shadow reaches 30% of the width to the right,
+            fading), negative for light from the right.
     """
 
     opacity: float = 0.25
@@ -72,6 +76,7 @@ class ShadowParams:
     height: float = 0.03
     offset: float = 0.0
     base: float = 0.3
+    direction: float = 0.0
 
     def __post_init__(self) -> None:
         checks = (
@@ -80,6 +85,7 @@ class ShadowParams:
             ("height", self.height, 0.0 < self.height <= 1.0, "above 0 and at most 1"),
             ("offset", self.offset, -1.0 <= self.offset <= 1.0, "from -1 to 1"),
             ("base", self.base, 0.0 < self.base <= 1.0, "above 0 and at most 1"),
+            ("direction", self.direction, -2.0 <= self.direction <= 2.0, "from -2 to 2"),
         )
         for name, value, ok, allowed in checks:
             if not (math.isfinite(value) and ok):
@@ -151,6 +157,21 @@ def _gaussian_blur(x: FloatArray, sigma: float) -> FloatArray:
     )
 
 
+def _draw_out(strength: FloatArray, reach: int, rightwards: bool) -> FloatArray:
+    """The shadow drawn out sideways by ``reach`` columns, fading linearly with distance
+    from the contact (a running maximum, so the core stays as dark as it was)."""
+    src = strength if rightwards else strength[:, ::-1]
+    out = src.copy()
+    width = src.shape[1]
+    # At most ~64 shifted copies: beyond that, steps of several columns look the same
+    # after the Gaussian that follows.
+    step = max(1, reach // 64)
+    for t in range(step, min(reach, width - 1) + 1, step):
+        fade = np.float32(1.0 - t / (reach + 1))
+        np.maximum(out[:, t:], src[:, :-t] * fade, out=out[:, t:])
+    return out if rightwards else np.ascontiguousarray(out[:, ::-1])
+
+
 def contact_shadow(alpha: ImageArray, params: ShadowParams) -> ContactShadow | None:
     """The contact shadow of the product in ``alpha`` (``uint8`` HxW, straight alpha).
 
@@ -178,10 +199,11 @@ def contact_shadow(alpha: ImageArray, params: ShadowParams) -> ContactShadow | N
     half = max(1.0, params.height * prod_h)
     sigma = params.softness * prod_w
     k = math.ceil(_KERNEL_SIGMAS * sigma) if sigma >= 0.3 else 0
+    reach = round(abs(params.direction) * prod_w)
     box = Box(
-        max(0, int(xs[0]) - k),
+        max(0, int(xs[0]) - k - (reach if params.direction < 0 else 0)),
         max(0, math.floor(float(centres.min()) - half) - k),
-        min(width, int(xs[-1]) + k + 1),
+        min(width, int(xs[-1]) + k + 1 + (reach if params.direction > 0 else 0)),
         min(height, math.ceil(float(centres.max()) + half) + k + 1),
     )
     if box.width <= 0 or box.height <= 0:  # the shadow lies below the canvas
@@ -190,6 +212,8 @@ def contact_shadow(alpha: ImageArray, params: ShadowParams) -> ContactShadow | N
     profile = np.clip(1.0 - ((ys - centres[None, :]) / np.float32(half)) ** 2, 0.0, 1.0)
     strength = np.zeros((box.height, box.width), dtype=np.float32)
     strength[:, xs - box.x0] = profile  # darkest at the contact, elliptical falloff
+    if reach > 0:
+        strength = _draw_out(strength, reach, params.direction > 0)
     if k > 0:
         strength = _gaussian_blur(strength, sigma)
     peak = float(strength.max())
