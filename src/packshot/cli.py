@@ -25,6 +25,11 @@ from packshot.pipeline.recipe import load_recipe, run_recipe
 from packshot.pipeline.sources import Source, read_sources
 from packshot.presets import parse_preset_names
 from packshot.presets_cli import presets_app
+from packshot.repair_cli import (
+    inpaint_reference_command,
+    remove_command,
+    replace_background_command,
+)
 from packshot.report import write_cutout_report, write_listing_report
 from packshot.samples import fetch_samples
 
@@ -37,6 +42,9 @@ app = typer.Typer(
 )
 app.add_typer(models_app, name="models")
 app.add_typer(presets_app, name="presets")
+app.command("remove")(remove_command)
+app.command("inpaint-reference")(inpaint_reference_command)
+app.command("replace-background")(replace_background_command)
 
 err = Console(stderr=True)
 out = Console()

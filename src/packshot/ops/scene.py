@@ -174,7 +174,9 @@ def cover(background: ImageArray, width: int, height: int) -> ImageArray:
     """``background`` scaled to cover ``width x height`` and centre-cropped to it."""
     _check_size(width, height)
     if background.dtype != np.uint8 or background.ndim != 3 or background.shape[2] != 3:
-        raise InputError(f"the background must be uint8 RGB, got {background.dtype} {background.shape}")
+        raise InputError(
+            f"the background must be uint8 RGB, got {background.dtype} {background.shape}"
+        )
     bh, bw = background.shape[:2]
     s = max(width / bw, height / bh)
     size = (max(width, round(bw * s)), max(height, round(bh * s)))

@@ -39,7 +39,11 @@ class StepResult:
 StepFn = Callable[[ImageArray, Mapping[str, Any]], StepResult]
 
 # name -> "module:function". The one place a step name is defined.
-_TABLE: dict[str, str] = {}
+_TABLE: dict[str, str] = {
+    "remove": "packshot.pipeline.repair:run_remove",
+    "reference-inpaint": "packshot.pipeline.repair:run_reference_inpaint",
+    "replace-background": "packshot.pipeline.repair:run_replace_background",
+}
 
 
 @dataclass(frozen=True)
