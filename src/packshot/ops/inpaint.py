@@ -247,6 +247,12 @@ def _busy(rgb: ImageArray, hole: BoolArray) -> BoolArray:
     return busy & ~hole
 
 
+def _guard(exclude: BoolArray, hole: BoolArray) -> BoolArray:
+    """Pixels PatchMatch may not copy from: ``exclude`` grown by the patch radius (so no
+    source patch overlaps it), never the hole itself."""
+    return dilate(exclude, _PATCH_RADIUS + 1) & ~hole
+
+
 def inpaint_region(
     rgb: ImageArray,
     hole: BoolArray,
@@ -275,8 +281,8 @@ def inpaint_region(
         return _telea(rgb, hole), "telea"
     if method not in ("auto", "patchmatch"):
         raise InputError(f"inpaint method must be auto, patchmatch or telea, got {method!r}")
-    guard = None if exclude is None else dilate(exclude, _PATCH_RADIUS + 1) & ~hole
-    if guard is not None and int((~hole & ~guard).sum()) < 4 * int(hole.sum()):
+    guard = None if exclude is None else _guard(exclude, hole)
+    if guard is not None and int((~hole & ~guard).sum()) < int(hole.sum()):
         guard = None  # too little left to copy from: an unguarded fill beats none
     return patchmatch(rgb, hole, exclude=guard, seed=seed), "patchmatch"
 
@@ -317,11 +323,20 @@ def inpaint(
     if hole.all():
         raise InputError("the mask covers the whole image: there is nothing to fill it from")
     tight = Box.from_slices(slices)
-    grown = bounding_box(hole, _margin(tight))
-    assert grown is not None
-    box = Box.from_slices(grown)
-    crop, h = rgb[box.slices], hole[box.slices]
-    excl = None if protect is None else np.asarray(protect, dtype=bool)[box.slices]
+    margin = _margin(tight)
+    while True:
+        grown = bounding_box(hole, margin)
+        assert grown is not None
+        box = Box.from_slices(grown)
+        crop, h = rgb[box.slices], hole[box.slices]
+        excl = None if protect is None else np.asarray(protect, dtype=bool)[box.slices]
+        # Protected surroundings leave fewer sources: widen the context until there are
+        # several times the hole's area to copy from (or the whole photo is in view).
+        if excl is None or margin >= max(hole.shape):
+            break
+        if int((~h & ~_guard(excl, h)).sum()) >= 4 * int(h.sum()):
+            break
+        margin *= 2
     filled, used = inpaint_region(crop, h, method=method, filler=filler, exclude=excl, seed=seed)
     region = crop.copy()
     region[h] = filled[h]

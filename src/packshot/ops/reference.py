@@ -13,9 +13,9 @@ alignment is reported (matches, RANSAC inliers, RMS reprojection error); with to
 inliers, a large error or a degenerate warp, :class:`ReferenceMatchError` is raised.
 
 ``texture`` (the reference is a swatch of the material that belongs there): the hole is
-synthesised from the swatch, tiled with mirror symmetry (no seams between tiles) at a
-given scale, its colour and contrast matched to the ring around the hole, and blended the
-same way.
+synthesised from the swatch at a given scale (PatchMatch with the swatch as the only
+source, continuing the hole's surroundings), after the swatch's colour and contrast are
+matched to the ring around the hole, and blended the same way.
 
 Only hole pixels change: every pixel outside the mask is returned as it was.
 """
@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from packshot.errors import InputError
 from packshot.ops.geometry import Box
-from packshot.ops.inpaint import dilate, inpaint
+from packshot.ops.inpaint import dilate, inpaint, patchmatch
 from packshot.ops.matte import bounding_box
 
 __all__ = [
@@ -266,7 +266,9 @@ def _colour_fit(target: FloatArray, source: FloatArray) -> tuple[FloatArray, Flo
     return gain, offset
 
 
-def _poisson(image: ImageArray, layer: ImageArray, hole: BoolArray) -> ImageArray:
+def _poisson(
+    image: ImageArray, layer: ImageArray, hole: BoolArray, *, extend: bool = False
+) -> ImageArray:
     """``layer``'s gradients inside ``hole``, ``image``'s values on its outline (Poisson).
 
     Only hole pixels are taken from the blend; the solve runs on the hole's box.
@@ -282,6 +284,17 @@ def _poisson(image: ImageArray, layer: ImageArray, hole: BoolArray) -> ImageArra
     dst = np.ascontiguousarray(image[box.slices]).copy()
     dst[h] = src[h]
     mask = np.where(dilate(h, 4), 255, 0).astype(np.uint8)
+    if extend:
+        # The layer has nothing to say outside the hole (a synthesised texture): continue
+        # its edge pixels outwards, so the solve sees no step at the hole's outline.
+        src = src.copy()
+        band = (mask > 0) & ~h
+        _, labels = cv2.distanceTransformWithLabels(
+            np.where(h, 0, 255).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+        )
+        ys, xs = np.nonzero(h)  # labels number the hole's pixels in this (raster) order
+        nearest = np.asarray(labels, np.int64)[band] - 1
+        src[band] = src[ys[nearest], xs[nearest]]
     # seamlessClone ignores the crop's outermost pixels: keep the mask off them.
     mask[0, :] = mask[-1, :] = 0
     mask[:, 0] = mask[:, -1] = 0
@@ -306,20 +319,42 @@ def _poisson(image: ImageArray, layer: ImageArray, hole: BoolArray) -> ImageArra
     return out
 
 
-def _tile(swatch: ImageArray, width: int, height: int, scale: float, seed: int) -> ImageArray:
-    """``swatch`` scaled by ``scale`` and repeated with mirror symmetry over
-    ``width x height``, from a seeded random offset."""
+def _match_spread(
+    swatch: ImageArray, target: FloatArray
+) -> tuple[ImageArray, FloatArray, FloatArray]:
+    """The swatch with each channel's mean and spread matched to ``target`` pixels (Nx3);
+    the gain is kept in 0.6..1.6 so a ring of one flat colour does not flatten it."""
+    src = swatch.reshape(-1, 3).astype(np.float32)
+    gain = np.clip(target.std(axis=0) / np.maximum(src.std(axis=0), 1.0), 0.6, 1.6)
+    offset = target.mean(axis=0) - gain * src.mean(axis=0)
+    out = np.clip(np.rint(swatch.astype(np.float32) * gain + offset), 0, 255).astype(np.uint8)
+    return out, gain.astype(np.float32), offset.astype(np.float32)
+
+
+def _synthesise(image: ImageArray, hole: BoolArray, swatch: ImageArray, seed: int) -> ImageArray:
+    """``image`` with the hole filled by PatchMatch copying from ``swatch`` only.
+
+    The hole's surroundings and the swatch share one canvas; the surroundings are not a
+    source (so the fill is the swatch's material) but they are what the fill must continue.
+    """
+    slices = bounding_box(hole, 16)
+    assert slices is not None
+    box = Box.from_slices(slices)
+    crop, h = image[box.slices], hole[box.slices]
+    ch, cw = h.shape
     sh, sw = swatch.shape[:2]
-    size = (max(4, round(sw * scale)), max(4, round(sh * scale)))
-    tile = np.asarray(cv2.resize(swatch, size, interpolation=cv2.INTER_AREA), np.uint8)
-    rng = np.random.default_rng(seed)
-    oy, ox = int(rng.integers(0, size[1])), int(rng.integers(0, size[0]))
-    mirrored = np.concatenate([tile, tile[::-1]], axis=0)
-    mirrored = np.concatenate([mirrored, mirrored[:, ::-1]], axis=1)
-    reps_y = -(-(height + oy) // mirrored.shape[0])
-    reps_x = -(-(width + ox) // mirrored.shape[1])
-    big = np.tile(mirrored, (reps_y, reps_x, 1))
-    return np.ascontiguousarray(big[oy : oy + height, ox : ox + width])
+    canvas = np.zeros((max(ch, sh), cw + sw, 3), np.uint8)
+    canvas[:ch, :cw] = crop
+    canvas[:sh, cw:] = swatch
+    holes = np.zeros(canvas.shape[:2], bool)
+    holes[:ch, :cw] = h
+    exclude = np.ones(canvas.shape[:2], bool)
+    exclude[:sh, cw:] = False
+    filled = patchmatch(canvas, holes, exclude=exclude, seed=seed)
+    out = image.copy()
+    region = out[box.slices]
+    region[h] = filled[:ch, :cw][h]
+    return out
 
 
 def inpaint_from_reference(
@@ -345,7 +380,7 @@ def inpaint_from_reference(
             swatch px).
         min_inliers, max_error: ``align`` only: acceptance limits (see
             :func:`align_reference`).
-        seed: seeds the texture's tiling offset and any PatchMatch fill.
+        seed: seeds PatchMatch (the texture synthesis and any fill of uncovered parts).
 
     Raises:
         InputError: bad shapes or parameters.
@@ -393,30 +428,28 @@ def inpaint_from_reference(
             coverage,
         )
         fit_on = ring & covered
+        if int(fit_on.sum()) >= 30:
+            gain, offset = _colour_fit(
+                image[fit_on].astype(np.float32), layer[fit_on].astype(np.float32)
+            )
+        else:  # the reference barely reaches past the hole: no colour evidence to fit
+            gain, offset = np.ones(3, np.float32), np.zeros(3, np.float32)
+        corrected = np.clip(np.rint(layer.astype(np.float32) * gain + offset), 0, 255).astype(
+            np.uint8
+        )
     else:
         if not 0.05 <= texture_scale <= 20.0:
             raise InputError(f"texture_scale must be from 0.05 to 20, got {texture_scale!r}")
-        slices = bounding_box(hole, 3)
-        assert slices is not None
-        box = Box.from_slices(slices)
-        layer = image.copy()
-        layer[box.slices] = _tile(reference, box.width, box.height, texture_scale, seed)
-        covered = np.zeros_like(hole)
-        covered[box.slices] = True
-        fit_on = ring
-    src = layer.astype(np.float32)
-    if mode == "align" and int(fit_on.sum()) >= 30:
-        gain, offset = _colour_fit(image[fit_on].astype(np.float32), src[fit_on])
-    else:
+        rh, rw = reference.shape[:2]
+        size = (max(8, round(rw * texture_scale)), max(8, round(rh * texture_scale)))
+        interp = cv2.INTER_AREA if texture_scale < 1.0 else cv2.INTER_CUBIC
+        swatch = np.asarray(cv2.resize(reference, size, interpolation=interp), np.uint8)
         # A swatch's pixels do not correspond to the photo's: match mean and spread.
-        sample = src[covered & hole] if mode == "texture" else src[covered]
-        target = image[ring].astype(np.float32)
-        gain = np.clip(target.std(axis=0) / np.maximum(sample.std(axis=0), 1.0), 0.25, 4.0)
-        offset = target.mean(axis=0) - gain * sample.mean(axis=0)
-        gain, offset = gain.astype(np.float32), offset.astype(np.float32)
-    corrected = np.clip(np.rint(src * gain + offset), 0, 255).astype(np.uint8)
+        swatch, gain, offset = _match_spread(swatch, image[ring].astype(np.float32))
+        corrected = _synthesise(image, hole, swatch, seed)
+        covered = hole
     inside = hole & covered
-    out = _poisson(image, corrected, inside)
+    out = _poisson(image, corrected, inside, extend=mode == "texture")
     rest = hole & ~covered
     if rest.any():
         # Where the reference does not reach, the photo's own surroundings fill in.
