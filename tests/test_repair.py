@@ -315,6 +315,7 @@ def test_texture_reference_synthesises_the_material() -> None:
     fill = result.rgb[hole].astype(float)
     around = image[ring].astype(float)
     assert np.abs(fill.mean(axis=0) - around.mean(axis=0)).max() < 10
+
     # Texture, not a smooth fill: fine detail (high-pass spread) of the same order as the
     # photo's own in that place (a blur-like fill scores below 0.15).
     def detail(rgb: ImageArray) -> float:

@@ -127,7 +127,7 @@ def replace_background_command(
     floor: Annotated[
         float, typer.Option("--floor", help="Floor line, share of the height from the top.")
     ] = 0.86,
-    shadow_opacity: Annotated[float, typer.Option("--shadow-opacity", help="0 = none.")] = 0.45,
+    shadow_opacity: Annotated[float, typer.Option("--shadow-opacity", help="0 = none.")] = 0.55,
     shadow_softness: Annotated[
         float, typer.Option("--shadow-softness", help="Blur, share of the product's width.")
     ] = 0.035,

@@ -201,7 +201,7 @@ def _thickness(hole: BoolArray) -> float:
 
 def _margin(box: Box) -> int:
     """Context kept around the hole's box: enough patches to copy from, never the photo."""
-    return int(min(max(24, round(0.6 * max(box.width, box.height))), 400))
+    return int(min(max(24, round(0.4 * max(box.width, box.height))), 400))
 
 
 def _grey(rgb: ImageArray) -> npt.NDArray[np.uint8]:

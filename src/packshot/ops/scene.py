@@ -49,7 +49,7 @@ PLACEMENTS: tuple[str, ...] = ("center", "floor", "thirds-left", "thirds-right")
 
 
 def _scene_shadow() -> ShadowParams:
-    return ShadowParams(opacity=0.45, softness=0.035, height=0.03, offset=0.0, base=0.3)
+    return ShadowParams(opacity=0.55, softness=0.03, height=0.035, offset=0.0, base=0.3)
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def studio_gradient(
     shade = 1.0 - vignette * np.clip(r2, 0.0, 1.0)
     img = column[:, None, :] * shade[..., None]
     rng = np.random.default_rng(seed)
-    img += rng.normal(0.0, 0.8, img.shape).astype(np.float32)
+    img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(0.8)
     return np.asarray(np.clip(np.rint(img), 0, 255), dtype=np.uint8)
 
 
@@ -252,30 +252,40 @@ def place_in_scene(
     )
     x, y = _position(inner, size[0], size[1], width, height, p)
     # Paste the layer onto a canvas-sized RGBA, clipping what falls outside.
-    placed = np.zeros((height, width, 4), np.uint8)
+    box = Box(inner.x0 + x, inner.y0 + y, inner.x1 + x, inner.y1 + y)
+    sigma = max(1.5, 0.012 * max(box.width, box.height))
+    # Everything but the shadow happens on the product's box grown by the light wrap's
+    # reach: the rest of the canvas is the scene as it is.
+    pad = math.ceil(3.0 * sigma) + 2
+    work = Box(max(0, x - pad), max(0, y - pad), min(width, x + size[0] + pad),
+               min(height, y + size[1] + pad))  # fmt: skip
+    placed = np.zeros((work.height, work.width, 4), np.uint8)
     sx0, sy0 = max(0, -x), max(0, -y)
-    dx0, dy0 = max(0, x), max(0, y)
-    w = min(size[0] - sx0, width - dx0)
-    h = min(size[1] - sy0, height - dy0)
+    dx0, dy0 = max(0, x) - work.x0, max(0, y) - work.y0
+    w = min(size[0] - sx0, work.width - dx0)
+    h = min(size[1] - sy0, work.height - dy0)
     placed[dy0 : dy0 + h, dx0 : dx0 + w] = layer[sy0 : sy0 + h, sx0 : sx0 + w]
+    full_alpha = np.zeros((height, width), np.uint8)
+    full_alpha[work.slices] = placed[..., 3]
 
-    scene = background.astype(np.float32)
-    shadow = None if p.shadow is None else contact_shadow(placed[..., 3], p.shadow)
+    canvas = background.copy()
+    shadow = None if p.shadow is None else contact_shadow(full_alpha, p.shadow)
     if shadow is not None:
         darken = 1.0 - np.float32(shadow.opacity) * shadow.strength[..., None]
-        scene[shadow.box.slices] *= darken
+        shaded = canvas[shadow.box.slices].astype(np.float32) * darken
+        canvas[shadow.box.slices] = np.clip(np.rint(shaded), 0, 255).astype(np.uint8)
 
+    scene = canvas[work.slices].astype(np.float32)
     a = placed[..., 3].astype(np.float32) / 255.0
     fg = placed[..., :3].astype(np.float32)
-    box = Box(inner.x0 + x, inner.y0 + y, inner.x1 + x, inner.y1 + y)
     around = Box(
         max(0, box.x0 - box.width // 2),
         max(0, box.y0 - box.height // 2),
         min(width, box.x1 + box.width // 2),
         min(height, box.y1 + box.height // 2),
     )
-    local = scene[around.slices]
-    behind = a[around.slices] < 0.01
+    local = canvas[around.slices].astype(np.float32)
+    behind = full_alpha[around.slices] < 3
     mean = local[behind].mean(axis=0) if behind.any() else local.reshape(-1, 3).mean(axis=0)
     # The scene's cast relative to neutral; half of it at harmonize=1 (the product's own
     # colours must survive), capped so a saturated wall does not dye the product.
@@ -283,7 +293,6 @@ def place_in_scene(
     fg *= cast.astype(np.float32)
 
     if p.light_wrap > 0.0:
-        sigma = max(1.5, 0.012 * max(box.width, box.height))
         soft = np.asarray(cv2.GaussianBlur(a, (0, 0), sigma), np.float32)
         # Only the scene behind/around the product feeds the wrap: blur of scene weighted
         # by the background's visibility.
@@ -296,16 +305,17 @@ def place_in_scene(
 
     if p.grain:
         target = _grain(local, behind)
-        own = _grain(fg[around.slices], a[around.slices] > 0.99)
+        own = _grain(fg, a > 0.99)
         extra = math.sqrt(max(0.0, target * target - own * own))
         if extra > 0.3:
             rng = np.random.default_rng(p.seed)
-            noise = rng.normal(0.0, extra, (height, width)).astype(np.float32)
+            noise = rng.standard_normal(a.shape, dtype=np.float32) * np.float32(extra)
             fg += noise[..., None]
 
-    out = scene * (1.0 - a[..., None]) + fg * a[..., None]
+    mixed = scene * (1.0 - a[..., None]) + fg * a[..., None]
+    canvas[work.slices] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
     return Scene(
-        rgb=np.asarray(np.clip(np.rint(out), 0, 255), dtype=np.uint8),
+        rgb=canvas,
         box=box,
         scale=float(scale),
         shadow_box=None if shadow is None else shadow.box,
