@@ -174,6 +174,26 @@ def test_sticker_mask_grows_to_the_patch_the_text_is_on() -> None:
     assert mask.sum() < 2.0 * patch.width * patch.height
 
 
+def test_watermark_on_the_open_photo_keeps_a_tight_mask() -> None:
+    # Text printed straight on the photo (no patch under it): the "patch" would be the
+    # whole background, so only the grown text box is removed.
+    rgb = photo("astronaut")
+    im = Image.fromarray(rgb)
+    ImageDraw.Draw(im).text((300, 440), "(c) SHOP", fill=(255, 255, 255),
+                            font=ImageFont.load_default(size=28))  # fmt: skip
+    marked = np.asarray(im)
+    changed = sticker_pixels(rgb, marked)
+    result = remove(marked, text=True)
+    assert result.mask[changed].all()
+    ys, xs = np.nonzero(changed)
+    my, mx = np.nonzero(result.mask)
+    reach = 32  # the detector's box (a few px past the ink), grown by pad and 3 px
+    assert mx.min() >= xs.min() - reach and mx.max() <= xs.max() + reach
+    assert my.min() >= ys.min() - reach and my.max() <= ys.max() + reach
+    assert np.array_equal(result.rgb[~result.mask], marked[~result.mask])
+    assert result.quality.ok, result.quality
+
+
 def test_box_removal_on_real_photo_and_bad_boxes() -> None:
     rgb = photo("chelsea")
     hole = np.zeros(rgb.shape[:2], bool)
