@@ -152,16 +152,20 @@ def test_text_removal_takes_the_sticker_and_nothing_else(
     )
 
 
-def test_text_removal_on_a_dev_product_photo() -> None:
-    rgb = dev_photo("002")
+@pytest.mark.parametrize(("image_id", "fx", "fy"), [("002", 0.62, 0.2), ("020", 0.55, 0.6)])
+def test_text_removal_on_dev_photos(image_id: str, fx: float, fy: float) -> None:
+    rgb = dev_photo(image_id)
     h, w = rgb.shape[:2]
-    tagged, patch = add_sticker(rgb, round(0.62 * w), round(0.2 * h), "SALE -30%", size=44)
+    tagged, patch = add_sticker(rgb, round(fx * w), round(fy * h), "SALE -30%", size=44)
     result = remove(tagged, text=True)
     assert result.mask[sticker_pixels(rgb, tagged)].all()
+    # The studio wall of 020 is "text" to the detector (a box over a quarter of the photo):
+    # such boxes are not removed, so the mask stays about the sticker's size.
+    assert result.mask.sum() < 3 * patch.width * patch.height
     assert np.array_equal(result.rgb[~result.mask], tagged[~result.mask])
     assert not any(overlaps(t.box, patch) for t in detect_text(result.rgb))
     assert result.quality.ok, result.quality
-    save_image(contrast4(result.rgb, patch), OUT / "sticker-dev002-x4.png")
+    save_image(contrast4(result.rgb, patch), OUT / f"sticker-dev{image_id}-x4.png")
 
 
 def test_sticker_mask_grows_to_the_patch_the_text_is_on() -> None:

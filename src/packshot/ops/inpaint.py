@@ -305,7 +305,8 @@ def inpaint(
             ``"patchmatch"`` or ``"telea"``; ignored when ``filler`` is given.
         filler: a :class:`Filler` back-end (a neural network) used instead.
         protect: ``bool`` HxW, pixels that must never be copied into the hole (text, the
-            product's edge); they are not changed either.
+            product's edge); they are not changed either. PatchMatch only: a network sees
+            the whole crop.
         seed: PatchMatch's seed: the same inputs give the same bytes.
 
     Raises:

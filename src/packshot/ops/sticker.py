@@ -30,6 +30,9 @@ BoolArray = npt.NDArray[np.bool_]
 _TOLERANCE = 28.0
 """Colour distance (max over channels, 0..255) within which a pixel belongs to the patch."""
 
+_MAX_GROWTH = 12.0
+"""A patch may cover at most this many times its text box's area."""
+
 _WINDOW = 2.0
 """The patch may extend this many box heights beyond the text box on each side."""
 
@@ -78,6 +81,8 @@ def _patch(rgb: ImageArray, box: Box, pad: int) -> BoolArray | None:
     )
     if open_sides:
         return None
+    if int(region.sum()) > _MAX_GROWTH * box.width * box.height:
+        return None  # far larger than any tag around a line of text: not a patch
     region[iy0:iy1, ix0:ix1] = True
     # Every hole the patch encloses is its lettering.
     region = fill_enclosed_holes(region, region.astype(np.float32), np.inf, 0.0)

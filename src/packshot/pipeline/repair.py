@@ -67,6 +67,11 @@ ImageArray = npt.NDArray[np.uint8]
 BoolArray = npt.NDArray[np.bool_]
 Background = ImageArray | tuple[int, int, int] | Literal["studio"]
 
+_MAX_TEXT_SHARE = 0.08
+"""Text boxes covering more of the photo than this are not removed (detector false hits)."""
+_MAX_TEXT_HEIGHT = 0.2
+"""Text boxes taller than this share of the photo's height are not removed."""
+
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
 
@@ -201,7 +206,15 @@ def removal_mask(
     if text:
         from packshot.models.text import detect_text  # loads the detector only when asked
 
-        boxes = tuple(t.box for t in detect_text(rgb, model=text_model))
+        # A line of text on a tag or a watermark is a small part of a photo; the detector
+        # sometimes calls a large textured area (a studio wall's grain) "text" and removing
+        # that would repaint the scene.
+        limit = _MAX_TEXT_SHARE * height * width
+        boxes = tuple(
+            t.box
+            for t in detect_text(rgb, model=text_model)
+            if t.box.width * t.box.height <= limit and t.box.height <= _MAX_TEXT_HEIGHT * height
+        )
         out |= sticker_mask(rgb, boxes)
     return out, boxes
 
