@@ -63,11 +63,13 @@ def render_white(cut: Cutout, preset: Preset) -> Rendered:
         fill=preset.target_fill,
         margin=preset.margin,
         color=preset.background_color,
+        upscaler=upscale,
     )
     return Rendered(
         placed.rgb,
         {
             "method": "place",
+            "resize": f"fsrcnn-x{placed.upscaled}" if placed.upscaled > 1 else "resample",
             "fill": round(placed.fill.bbox_long_share, 4),
             "area_share": round(placed.fill.area_share, 4),
             "scale": round(placed.scale, 4),
