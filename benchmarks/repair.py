@@ -74,12 +74,11 @@ def _sticker(rgb: np.ndarray, x: int, y: int, size: int) -> tuple[np.ndarray, tu
 
 def _sticker_run(tagged: np.ndarray) -> tuple[Any, float, float, float, float]:
     """One removal, and its stages timed apart: detect, mask, fill; then the whole call."""
-    from packshot.models.text import detect_text
     from packshot.ops.inpaint import inpaint
     from packshot.ops.sticker import sticker_mask
-    from packshot.pipeline.repair import remove
+    from packshot.pipeline.repair import removable_text, remove
 
-    boxes, t_d = _timed(lambda: [t.box for t in detect_text(tagged)])
+    boxes, t_d = _timed(lambda: removable_text(tagged))
     mask, t_m = _timed(lambda: sticker_mask(tagged, boxes))
     _, t_f = _timed(lambda: inpaint(tagged, mask))
     result, t_t = _timed(lambda: remove(tagged, text=True))

@@ -53,6 +53,7 @@ __all__ = [
     "parse_color",
     "reference_inpaint",
     "reference_inpaint_file",
+    "removable_text",
     "removal_mask",
     "remove",
     "remove_file",
@@ -182,6 +183,24 @@ class Removal:
         }
 
 
+def removable_text(rgb: ImageArray, text_model: str | None = None) -> tuple[Box, ...]:
+    """The text lines the detector finds that are small enough to be text.
+
+    A line of text on a tag or a watermark is a small part of a photo; the detector
+    sometimes calls a large textured area (a studio wall's grain) "text", and removing that
+    would repaint the scene.
+    """
+    from packshot.models.text import detect_text  # loads the detector only when asked
+
+    height, width = rgb.shape[:2]
+    limit = _MAX_TEXT_SHARE * height * width
+    return tuple(
+        t.box
+        for t in detect_text(rgb, model=text_model)
+        if t.box.width * t.box.height <= limit and t.box.height <= _MAX_TEXT_HEIGHT * height
+    )
+
+
 def removal_mask(
     rgb: ImageArray,
     *,
@@ -204,17 +223,7 @@ def removal_mask(
         out[box.slices] = True
     boxes: tuple[Box, ...] = ()
     if text:
-        from packshot.models.text import detect_text  # loads the detector only when asked
-
-        # A line of text on a tag or a watermark is a small part of a photo; the detector
-        # sometimes calls a large textured area (a studio wall's grain) "text" and removing
-        # that would repaint the scene.
-        limit = _MAX_TEXT_SHARE * height * width
-        boxes = tuple(
-            t.box
-            for t in detect_text(rgb, model=text_model)
-            if t.box.width * t.box.height <= limit and t.box.height <= _MAX_TEXT_HEIGHT * height
-        )
+        boxes = removable_text(rgb, text_model)
         out |= sticker_mask(rgb, boxes)
     return out, boxes
 
