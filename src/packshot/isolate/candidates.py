@@ -160,9 +160,12 @@ def gather(scene: Scene, prompt: TextPrompt) -> list[Candidate]:
         if generic or d.label in category.coco
     ]
     found = list(labelled)
-    if category.localized and (generic or not labelled):
+    # The localizer adds boxes where the detector found none of the category, or where
+    # the detector is known to name the category otherwise (a plush ostrich is a "dog").
+    if category.localized and (generic or not labelled or category.confusable):
         for obj in scene.objects:
-            if any(iou(obj.box, c.box) >= SAME_OBJECT_IOU for c in labelled):
+            # The same object as a labelled box, or a part of one.
+            if any(iou(obj.box, c.box) >= SAME_OBJECT_IOU or covered(obj.box, c.box) > 0.7 for c in labelled):
                 continue
             if not generic and _named_otherwise(obj.box, category, scene.detections):
                 continue
@@ -175,9 +178,12 @@ def gather(scene: Scene, prompt: TextPrompt) -> list[Candidate]:
 
 def _named_otherwise(box: Box, category: Category, detections: list[Detection]) -> bool:
     """True when the detector confidently calls this box something the category is not
-    (a "teddy bear" is no handbag; a handbag called "cake" is a known confusion)."""
+    (a "teddy bear" is no handbag; a handbag called "cake" is a known confusion), or the
+    box is a part of such a thing (people excepted: what they hold lies inside their box)."""
     allowed = {*category.coco, *category.confusable}
     return any(
-        d.score >= CONFIDENT_OTHER and d.label not in allowed and iou(box, d.box) >= 0.5
+        d.score >= CONFIDENT_OTHER
+        and d.label not in allowed
+        and (iou(box, d.box) >= 0.5 or (d.label != "person" and covered(box, d.box) > 0.7))
         for d in detections
     )

@@ -197,9 +197,42 @@ class ObjectLocalizer:
                 detections.append(Detection(box, OBJECT_LABEL, float(score), self.spec.name))
         return sorted(detections, key=lambda d: -d.score)
 
-    def detect(self, rgb: ImageArray, min_score: float = 0.2) -> list[Detection]:
-        boxes, scores, count = self.run(self.preprocess(rgb))
-        return self.postprocess(boxes, scores, count, rgb.shape[:2], min_score)
+    def detect(self, rgb: ImageArray, min_score: float = 0.2, iou: float = 0.5) -> list[Detection]:
+        """Boxes over the whole image and, for wide or tall images, over square windows.
+
+        The network squashes its input to a square: on a 2:1 scene objects lose half their
+        width and small ones vanish, so square windows along the long side are run too and
+        all boxes merged by NMS.
+        """
+        height, width = rgb.shape[:2]
+        found: list[Detection] = []
+        for window in square_windows(height, width):
+            pixels = np.ascontiguousarray(rgb[window.slices])
+            boxes, scores, count = self.run(self.preprocess(pixels))
+            for d in self.postprocess(boxes, scores, count, pixels.shape[:2], min_score):
+                b = d.box
+                moved = Box(b.x0 + window.x0, b.y0 + window.y0, b.x1 + window.x0, b.y1 + window.y0)
+                found.append(Detection(moved, d.label, d.score, d.model))
+        if not found:
+            return []
+        xyxy = np.asarray([[d.box.x0, d.box.y0, d.box.x1, d.box.y1] for d in found], np.float32)
+        kept = nms(xyxy, np.asarray([d.score for d in found], np.float32), iou)
+        return sorted((found[i] for i in kept), key=lambda d: -d.score)
+
+
+def square_windows(height: int, width: int, max_aspect: float = 1.25) -> list[Box]:
+    """The whole image, plus overlapping square windows along its long side when it is
+    more elongated than ``max_aspect``."""
+    windows = [Box(0, 0, width, height)]
+    side = min(height, width)
+    long_side = max(height, width)
+    if long_side <= max_aspect * side:
+        return windows
+    count = int(np.ceil(long_side / side)) + 1
+    for start in np.linspace(0, long_side - side, count):
+        s = int(round(start))
+        windows.append(Box(s, 0, s + side, height) if width > height else Box(0, s, width, s + side))
+    return windows
 
 
 _DETECTORS: dict[str, YoloxDetector] = {}
