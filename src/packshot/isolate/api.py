@@ -35,7 +35,7 @@ PointLike = str | Sequence[int]
 # Below this a text match is not reported as found: "never silently return the wrong thing".
 MIN_CONFIDENCE = 0.15
 # Share of the image a point prompt looks at around its points when no box contains them.
-POINT_WINDOW = 0.35
+POINT_WINDOW = 0.5
 
 
 @dataclass(frozen=True)
@@ -209,8 +209,10 @@ def _isolate_region(rgb: ImageArray, box: Box | None, points: PointPrompt, model
     hw = (rgb.shape[0], rgb.shape[1])
     region = box if box is not None else _region_for_points(rgb, points)
     crop, prob = segment.salient_in_box(rgb, region, model)
-    prob = prob * segment.box_prior(crop, region)
     if box is not None:
+        # A box the caller drew bounds the object; a window found for points only frames
+        # it (the parts the points are on are kept, whatever their extent).
+        prob = prob * segment.box_prior(crop, region)
         prob = segment.keep_parts_in_box(prob, crop, region)
     local = [(x - crop.x0, y - crop.y0) for x, y in points.positive if covered(Box(x, y, x + 1, y + 1), crop) > 0]
     negative = [(x - crop.x0, y - crop.y0) for x, y in points.negative if covered(Box(x, y, x + 1, y + 1), crop) > 0]
@@ -241,7 +243,8 @@ def _isolate_region(rgb: ImageArray, box: Box | None, points: PointPrompt, model
 
 def _region_for_points(rgb: ImageArray, points: PointPrompt) -> Box:
     """Where to look for the object under the points: the smallest localized or detected
-    box holding every positive point and no negative one, else a window around them."""
+    box holding every positive point (negative ones are cut out later), else a window
+    around them."""
     hw = (rgb.shape[0], rgb.shape[1])
     if not points.positive:
         raise InputError("point: give at least one positive point (negative points only say what to leave out)")
@@ -251,11 +254,7 @@ def _region_for_points(rgb: ImageArray, points: PointPrompt) -> Box:
         return b.x0 <= p[0] < b.x1 and b.y0 <= p[1] < b.y1
 
     boxes = [d.box for d in [*scene.objects, *scene.detections]]
-    fitting = [
-        b
-        for b in boxes
-        if all(holds(b, p) for p in points.positive) and not any(holds(b, p) for p in points.negative)
-    ]
+    fitting = [b for b in boxes if all(holds(b, p) for p in points.positive)]
     if fitting:
         return min(fitting, key=lambda b: b.width * b.height)
     xs = [p[0] for p in points.positive]

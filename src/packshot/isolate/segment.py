@@ -27,6 +27,8 @@ Point = tuple[int, int]
 
 # Context around the box the salient model sees (share of the box's size per side).
 CROP_PAD = 0.2
+# Colour difference from a negative point (per channel, 0..255) its flood fill covers.
+_FILL_DIFF = (28, 28, 28)
 # How far beyond the box the object may reach (detector boxes are a little tight).
 BOX_MARGIN = 0.04
 
@@ -68,31 +70,42 @@ def keep_parts_in_box(prob: FloatArray, crop: Box, box: Box) -> FloatArray:
 def apply_points(
     rgb_crop: ImageArray, prob: FloatArray, positive: Sequence[Point], negative: Sequence[Point]
 ) -> FloatArray:
-    """Keep what the positive points are on and drop what the negative ones are on.
+    """Keep the parts the positive points are on; cut out what the negative ones are on.
 
-    A marker watershed on the photo's gradient grows the positive and negative seeds over
-    the salient region, so a negative point splits a region the model saw as one (a bag
-    and the arm holding it) along the photo's own edges. Points are in crop pixels.
+    A negative point removes the region of similar colour it lies on (a flood fill over
+    the slightly blurred photo, within a fixed colour distance of the point and inside the
+    salient map), so a point on a spoon takes the spoon off the cup but not the cup.
+    Points are in crop pixels.
     """
-    if not positive and not negative:
-        return prob
-    height, width = prob.shape
-    radius = max(2, round(0.01 * np.hypot(height, width)))
-    markers = np.zeros((height, width), dtype=np.int32)
-    markers[prob < 0.2] = 1
-    if not positive:
-        # Negative points only: everything salient not on them is wanted.
-        markers[prob >= 0.8] = 2
-    for x, y in positive:
-        cv2.circle(markers, (x, y), radius, 2, -1)
-    for x, y in negative:
-        cv2.circle(markers, (x, y), radius, 3, -1)
-    regions = cv2.watershed(np.ascontiguousarray(rgb_crop[..., ::-1]), markers)
-    wanted = (regions == 2).astype(np.float32)
-    # Watershed lines (-1) between object and not-object: keep what the model said there.
-    wanted[regions == -1] = 0.5
-    result: FloatArray = np.maximum(prob, 0.6 * (regions == 2) * (prob >= 0.2)) * wanted
-    return result.astype(np.float32)
+    out = prob.copy()
+    if positive:
+        count, parts = cv2.connectedComponents((prob >= 0.5).astype(np.uint8), connectivity=8)
+        touched = {int(parts[y, x]) for x, y in positive} - {0}
+        if touched and count > 2:
+            out *= np.isin(parts, [0, *touched])
+    if negative:
+        smooth = cv2.GaussianBlur(np.ascontiguousarray(rgb_crop[..., :3]), (0, 0), 1.5)
+        height, width = prob.shape
+        radius = max(2, round(0.01 * np.hypot(height, width)))
+        for x, y in negative:
+            # The fill stays inside what the model saw (non-zero mask pixels block it).
+            fill = np.ones((height + 2, width + 2), dtype=np.uint8)
+            fill[1:-1, 1:-1] = prob < 0.2
+            if fill[y + 1, x + 1]:
+                continue  # on the background already
+            flags = 8 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (255 << 8)
+            cv2.floodFill(smooth, fill, (x, y), (0, 0, 0), _FILL_DIFF, _FILL_DIFF, flags)
+            region = fill[1:-1, 1:-1] == 255
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+            region = cv2.dilate(region.astype(np.uint8), kernel).astype(bool)
+            out[region] = 0.0
+    # Removing a part can leave slivers of it: keep what the positive points are on.
+    if positive and negative:
+        count, parts = cv2.connectedComponents((out >= 0.5).astype(np.uint8), connectivity=8)
+        touched = {int(parts[y, x]) for x, y in positive} - {0}
+        if touched and count > 2:
+            out *= np.isin(parts, [0, *touched])
+    return out.astype(np.float32)
 
 
 def subtract_body(prob: FloatArray, crop: Box, parse: PersonParse) -> FloatArray:
