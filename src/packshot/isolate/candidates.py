@@ -79,7 +79,9 @@ class Scene:
         """``person 0.93, cup 0.90, 2 unlabelled objects`` (what a caller could ask for)."""
         parts = [f"{d.label} {d.score:.2f}" for d in [*self.open_vocab, *self.detections]]
         unlabelled = [
-            o for o in self.objects if all(iou(o.box, d.box) < SAME_OBJECT_IOU for d in self.detections)
+            o
+            for o in self.objects
+            if all(iou(o.box, d.box) < SAME_OBJECT_IOU and covered(o.box, d.box) <= 0.7 for d in self.detections)
         ]
         if unlabelled:
             parts.append(f"{len(unlabelled)} unlabelled object{'s' * (len(unlabelled) > 1)}")

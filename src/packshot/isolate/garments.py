@@ -35,7 +35,8 @@ class PersonParse:
 
     crop: Box
     parts: HumanParts
-    person: BoolArray  # the person's own pixels
+    person: BoolArray  # the person's own pixels, limbs beyond the box included
+    in_box: BoolArray  # ...and those inside the detector's box
 
     def body_part(self, which: str) -> FloatArray:
         """Probability of skin or hair, inside the person only."""
@@ -55,6 +56,7 @@ def pad_box(box: Box, frac: float, hw: tuple[int, int], minimum: int = 8) -> Box
 
 def parse_person(rgb: ImageArray, person: Box) -> PersonParse:
     """Skin/clothes/hair and the person mask on a padded crop around ``person``."""
+    # A tight crop: the 512 px parse loses detail on a wider one (and finds more sofa).
     crop = pad_box(person, 0.05, rgb.shape[:2])
     pixels = np.ascontiguousarray(rgb[crop.slices][..., :3])
     parts = human_parser().parse(pixels)
@@ -64,11 +66,18 @@ def parse_person(rgb: ImageArray, person: Box) -> PersonParse:
     # clothes map then draws precisely.
     radius = max(2, round(0.005 * max(mask.shape)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    person_mask = cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
-    # Within the person box only: a neighbour's body is not this person's.
-    inside = np.zeros_like(person_mask)
+    person_mask = cv2.dilate(mask.astype(np.uint8), kernel)
+    # Only the parts of the mask that are mostly this person's (inside their box): a
+    # neighbour's body is not theirs.
+    inside = np.zeros(person_mask.shape, dtype=bool)
     inside[person.y0 - crop.y0 : person.y1 - crop.y0, person.x0 - crop.x0 : person.x1 - crop.x0] = True
-    return PersonParse(crop, parts, person_mask & inside)
+    count, labels = cv2.connectedComponents(person_mask, connectivity=8)
+    in_box = np.bincount(labels[inside], minlength=count)
+    areas = np.bincount(labels.ravel(), minlength=count)
+    keep = in_box >= 0.5 * np.maximum(areas, 1)
+    keep[0] = False
+    own = keep[labels]
+    return PersonParse(crop, parts, own, own & inside)
 
 
 def _face_row(parse: PersonParse) -> int | None:
@@ -127,12 +136,37 @@ def _waist_row(rgb_crop: ImageArray, clothes: BoolArray) -> int | None:
     return row + 1 if wrong < 0.2 else None
 
 
+def _main_parts(mask: BoolArray, min_frac: float = 0.25) -> BoolArray:
+    """The garment's main pieces: parts under ``min_frac`` of the largest (a cushion the
+    clothes map took for fabric) are dropped, also when a thin bridge joins them."""
+    radius = max(1, round(0.01 * max(mask.shape)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    opened = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, kernel)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    if count <= 1:
+        return mask
+    areas = stats[:, cv2.CC_STAT_AREA]
+    keep = areas >= min_frac * areas[1:].max()
+    keep[0] = False
+    kept = keep[labels].astype(np.uint8)
+    near = cv2.dilate(kept, kernel, iterations=2).astype(bool)
+    result: BoolArray = mask & near
+    return result
+
+
 def garment_probability(rgb: ImageArray, parse: PersonParse, garment: Garment) -> FloatArray | None:
     """Probability map (crop-sized) of the garment of kind ``garment``, or None if absent."""
     crop_rgb = np.ascontiguousarray(rgb[parse.crop.slices][..., :3])
     body = np.maximum(parse.body_part("skin"), parse.body_part("hair"))
+    # Hair strands over a top and the skin line at a neckline are fuzzy in a 512 px map: a
+    # small margin around the body keeps them out of the garment.
+    margin = max(1, round(0.004 * max(body.shape)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    body = np.asarray(cv2.dilate(body, kernel), dtype=np.float32)
     prob = parse.parts.clothes * parse.person * (1.0 - body)
-    solid = prob > 0.5
+    # Beyond the detector's box the person mask is trusted only for lower garments (legs
+    # stretched out of a tight box); a top or dress stays inside it, clear of the sofa.
+    solid = (prob > 0.5) & parse.in_box
     if solid.sum() < 0.002 * solid.size:
         return None
     solid = _drop_headwear(solid, _face_row(parse))
@@ -150,7 +184,8 @@ def garment_probability(rgb: ImageArray, parse: PersonParse, garment: Garment) -
     elif garment == "upper":
         region[:waist] = solid[:waist]
     else:
-        region[waist:] = solid[waist:]
+        region[waist:] = (prob > 0.5)[waist:]
+    region = _main_parts(region)
     if region.sum() < 0.001 * region.size:
         return None
     # Keep the soft edge of the clothes map around the chosen region, nothing beyond it.

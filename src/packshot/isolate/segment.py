@@ -29,13 +29,19 @@ Point = tuple[int, int]
 CROP_PAD = 0.2
 # Colour difference from a negative point (per channel, 0..255) its flood fill covers.
 _FILL_DIFF = (28, 28, 28)
+# A padded crop covering this share of the photo is replaced by the whole photo.
+WHOLE_IMAGE_SHARE = 0.6
 # How far beyond the box the object may reach (detector boxes are a little tight).
 BOX_MARGIN = 0.04
 
 
 def salient_in_box(rgb: ImageArray, box: Box, model: str) -> tuple[Box, FloatArray]:
     """The salient model's probability on a padded crop around ``box`` (crop, map)."""
-    crop = pad_box(box, CROP_PAD, rgb.shape[:2], minimum=16)
+    height, width = rgb.shape[:2]
+    crop = pad_box(box, CROP_PAD, (height, width), minimum=16)
+    if crop.width * crop.height >= WHOLE_IMAGE_SHARE * width * height:
+        # A crop this large gains the model no resolution, only loses it context.
+        crop = Box(0, 0, width, height)
     pixels = np.ascontiguousarray(rgb[crop.slices][..., :3])
     return crop, predict_probability(pixels, resolve_ensemble(model))
 

@@ -47,10 +47,12 @@ class Vocabulary:
 
     def terms(self, extra_labels: Iterable[str] = ()) -> dict[str, Category]:
         """Every term (lower case) -> its category; ``extra_labels`` (a detector's class
-        names) become categories of their own unless a table entry already claims them."""
+        names) become categories of their own unless a table entry already claims them.
+        Those are the detector's alone: where it knows the class and saw none, an unnamed
+        localizer box is no evidence of one."""
         index: dict[str, Category] = {}
         for label in extra_labels:
-            index[label.lower()] = Category(label, (label,), coco=(label,), localized=True)
+            index[label.lower()] = Category(label, (label,), coco=(label,))
         for category in self.categories.values():
             for term in category.terms:
                 index[term] = category
