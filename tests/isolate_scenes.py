@@ -45,7 +45,9 @@ def available() -> bool:
 def _load(dev_id: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
     image = next(DEV.glob(f"{dev_id}_image.*"))
     rgb = cv2.cvtColor(cv2.imread(str(image), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    alpha = cv2.imread(str(DEV / f"{dev_id}_mask.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
+    alpha = (
+        cv2.imread(str(DEV / f"{dev_id}_mask.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
+    )
     return rgb, alpha
 
 

@@ -31,7 +31,13 @@ from packshot.models import registry
 from packshot.models.parsing import human_parser
 from packshot.pipeline.cutout import cutout
 
-ISOLATION_MODELS = ("yolox-nano", "coco-names", "mobile-object-localizer", "skin-clothes-hair", "deeplabv3-voc")
+ISOLATION_MODELS = (
+    "yolox-nano",
+    "coco-names",
+    "mobile-object-localizer",
+    "skin-clothes-hair",
+    "deeplabv3-voc",
+)
 MIRROR = Path(__file__).resolve().parents[1] / ".." / "shared" / "models"
 LABELS = ("person", "cup", "teddy bear", "car", "laptop")
 
@@ -138,7 +144,7 @@ def test_text_prompt_on_a_real_photo_and_its_no_match_error(models: Path) -> Non
     mask = result.alpha > 127
     ys, xs = np.nonzero(mask)
     # The cup (detector box 162..421 x 16..295), not the saucer or the table.
-    assert 150 <= xs.min() and xs.max() <= 440 and ys.max() <= 320
+    assert xs.min() >= 150 and xs.max() <= 440 and ys.max() <= 320
     with pytest.raises(NoMatchError, match=r"no 'watch' found; seen: cup 0\.9\d"):
         isolate(rgb, prompt="the watch", model=TEST_MODEL)
     with pytest.raises(NoMatchError, match=r"no 'green cup' found.*closest: .*cup"):
@@ -161,16 +167,22 @@ def test_cli_isolate_writes_rgba_and_reports_no_match(models: Path, tmp_path: Pa
     runner = CliRunner()
     src = models / "sample-coffee.png"
     out = tmp_path / "cup.png"
-    ok = runner.invoke(app, ["isolate", str(src), "--prompt", "the cup", "--out", str(out), "-m", TEST_MODEL])
+    ok = runner.invoke(
+        app, ["isolate", str(src), "--prompt", "the cup", "--out", str(out), "-m", TEST_MODEL]
+    )
     assert ok.exit_code == 0, ok.output
     assert "cup" in ok.output and "confidence 0.9" in ok.output
     loaded = load_image(out, keep_alpha=True)
     assert loaded.pixels.shape[2] == 4 and loaded.pixels[..., 3].max() == 255
-    miss = runner.invoke(app, ["isolate", str(src), "--prompt", "the watch", "--out", str(tmp_path / "w.png")])
+    miss = runner.invoke(
+        app, ["isolate", str(src), "--prompt", "the watch", "--out", str(tmp_path / "w.png")]
+    )
     assert miss.exit_code == 2
     assert "no 'watch' found; seen: cup" in miss.output
     assert not (tmp_path / "w.png").exists()
-    bad = runner.invoke(app, ["isolate", str(src), "--box", "1,2,3", "--out", str(tmp_path / "b.png")])
+    bad = runner.invoke(
+        app, ["isolate", str(src), "--box", "1,2,3", "--out", str(tmp_path / "b.png")]
+    )
     assert bad.exit_code == 2 and "x,y,w,h" in bad.output
 
 
@@ -178,15 +190,24 @@ def test_cli_isolate_writes_rgba_and_reports_no_match(models: Path, tmp_path: Pa
 
 
 def _objects_a() -> dict[str, scenes.Placed]:
-    return {"teddy": scenes.Placed("049", 40, 1180, 560), "holder": scenes.Placed("052", 2100, 1150, 600)}
+    return {
+        "teddy": scenes.Placed("049", 40, 1180, 560),
+        "holder": scenes.Placed("052", 2100, 1150, 600),
+    }
 
 
 def _objects_b() -> dict[str, scenes.Placed]:
-    return {"teddy": scenes.Placed("049", 40, 1180, 560), "ostrich": scenes.Placed("041", 2000, 1180, 600, flip=True)}
+    return {
+        "teddy": scenes.Placed("049", 40, 1180, 560),
+        "ostrich": scenes.Placed("041", 2000, 1180, 600, flip=True),
+    }
 
 
 def _objects_c() -> dict[str, scenes.Placed]:
-    return {"duck": scenes.Placed("033", 60, 1180, 600), "ostrich": scenes.Placed("041", 2000, 1180, 600, flip=True)}
+    return {
+        "duck": scenes.Placed("033", 60, 1180, 600),
+        "ostrich": scenes.Placed("041", 2000, 1180, 600, flip=True),
+    }
 
 
 SCENE_CASES = [

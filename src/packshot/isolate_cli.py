@@ -23,23 +23,35 @@ def isolate_command(
     image: Annotated[Path, typer.Argument(help="The photo.")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Output PNG (RGBA).")],
     prompt: Annotated[
-        str | None, typer.Option("--prompt", "-p", help='What to cut out: "the red handbag on the left".')
+        str | None,
+        typer.Option("--prompt", "-p", help='What to cut out: "the red handbag on the left".'),
     ] = None,
-    box: Annotated[str | None, typer.Option("--box", help="x,y,w,h in pixels: whatever is in it.")] = None,
+    box: Annotated[
+        str | None, typer.Option("--box", help="x,y,w,h in pixels: whatever is in it.")
+    ] = None,
     point: Annotated[
         list[str] | None, typer.Option("--point", help="x,y on the object (repeatable).")
     ] = None,
     negative_point: Annotated[
-        list[str] | None, typer.Option("--negative-point", help="x,y on what to leave out (repeatable).")
+        list[str] | None,
+        typer.Option("--negative-point", help="x,y on what to leave out (repeatable)."),
     ] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Salient ensemble for the mask.")] = DEFAULT_ENSEMBLE,
-    mask_only: Annotated[bool, typer.Option("--mask-only", help="Write the 8-bit mask instead of RGBA.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print what was matched as JSON.")] = False,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Salient ensemble for the mask.")
+    ] = DEFAULT_ENSEMBLE,
+    mask_only: Annotated[
+        bool, typer.Option("--mask-only", help="Write the 8-bit mask instead of RGBA.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print what was matched as JSON.")
+    ] = False,
 ) -> None:
     """Isolate one object: writes OUT (RGBA PNG) and says what it matched and how sure."""
     try:
         if out_path.suffix.lower() != ".png":
-            raise InputError(f"--out: {out_path} must be a .png file (the cut-out has transparency)")
+            raise InputError(
+                f"--out: {out_path} must be a .png file (the cut-out has transparency)"
+            )
         loaded = load_image(image)
         result = isolate(
             loaded.pixels,

@@ -79,7 +79,9 @@ def _as_rgb(image: ImageArray | Image.Image) -> ImageArray:
             f"and shape {arr.shape}"
         )
     if min(arr.shape[:2]) < 16:
-        raise InputError(f"image is too small to isolate anything ({arr.shape[1]}x{arr.shape[0]} px)")
+        raise InputError(
+            f"image is too small to isolate anything ({arr.shape[1]}x{arr.shape[0]} px)"
+        )
     return np.ascontiguousarray(arr[..., :3])
 
 
@@ -112,7 +114,9 @@ def isolate(
     if prompt is not None and has_geometry:
         raise InputError("prompt: give either a text prompt or a box/points, not both")
     if prompt is None and not has_geometry:
-        raise InputError("prompt: say what to isolate: a text prompt, a box (x,y,w,h) or points (x,y)")
+        raise InputError(
+            "prompt: say what to isolate: a text prompt, a box (x,y,w,h) or points (x,y)"
+        )
     if not 0.0 <= min_confidence <= 1.0:
         raise InputError(f"min_confidence must be between 0 and 1, got {min_confidence}")
     if prompt is not None:
@@ -164,7 +168,15 @@ def _wrong_color(best: Ranked, parsed: TextPrompt) -> bool:
 def _what(r: Ranked) -> str:
     c = r.candidate
     colours = f"{'/'.join(r.colors)} " if r.colors else ""
-    kind = "garment" if c.garment else ("detected" if c.label not in ("object",) and c.source != "mobile-object-localizer" else "localized object")
+    kind = (
+        "garment"
+        if c.garment
+        else (
+            "detected"
+            if c.label not in ("object",) and c.source != "mobile-object-localizer"
+            else "localized object"
+        )
+    )
     return f"{colours}{c.label} ({kind}, {c.source})"
 
 
@@ -178,7 +190,8 @@ def _no_match_message(parsed: TextPrompt, ranked: list[Ranked], scene: Scene) ->
         message += f" ({parsed.noun!r} is not a category packshot knows; use a box or points)"
     elif ranked:
         near = ", ".join(
-            f"{_what(r)} at {_box_text(r.candidate.box)} confidence {r.confidence:.2f}" for r in ranked[:3]
+            f"{_what(r)} at {_box_text(r.candidate.box)} confidence {r.confidence:.2f}"
+            for r in ranked[:3]
         )
         message += f"; closest: {near}"
     return message
@@ -214,20 +227,33 @@ def _isolate_region(rgb: ImageArray, box: Box | None, points: PointPrompt, model
         # it (the parts the points are on are kept, whatever their extent).
         prob = prob * segment.box_prior(crop, region)
         prob = segment.keep_parts_in_box(prob, crop, region)
-    local = [(x - crop.x0, y - crop.y0) for x, y in points.positive if covered(Box(x, y, x + 1, y + 1), crop) > 0]
-    negative = [(x - crop.x0, y - crop.y0) for x, y in points.negative if covered(Box(x, y, x + 1, y + 1), crop) > 0]
+    local = [
+        (x - crop.x0, y - crop.y0)
+        for x, y in points.positive
+        if covered(Box(x, y, x + 1, y + 1), crop) > 0
+    ]
+    negative = [
+        (x - crop.x0, y - crop.y0)
+        for x, y in points.negative
+        if covered(Box(x, y, x + 1, y + 1), crop) > 0
+    ]
     prob = segment.apply_points(rgb[crop.slices], prob, local, negative)
     t1 = time.perf_counter()
     rgba, alpha = segment.finish(rgb, segment.paste(prob, crop, hw))
     t2 = time.perf_counter()
     what = "box" if box is not None else "points"
     if not (alpha > 0.5).any():
-        raise NoMatchError(f"nothing stands out from the background in the {what} given; try a larger box or more points")
+        raise NoMatchError(
+            f"nothing stands out from the background in the {what} given; "
+            "try a larger box or more points"
+        )
     ys, xs = np.nonzero(alpha > 0.5)
     found = Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
     prompt = _box_text(box) if box is not None else ""
     if points.positive or points.negative:
-        pts = " ".join([*(f"+{x},{y}" for x, y in points.positive), *(f"-{x},{y}" for x, y in points.negative)])
+        pts = " ".join(
+            [*(f"+{x},{y}" for x, y in points.positive), *(f"-{x},{y}" for x, y in points.negative)]
+        )
         prompt = f"{prompt} {pts}".strip()
     return Isolation(
         rgba=rgba,
@@ -247,7 +273,9 @@ def _region_for_points(rgb: ImageArray, points: PointPrompt) -> Box:
     around them."""
     hw = (rgb.shape[0], rgb.shape[1])
     if not points.positive:
-        raise InputError("point: give at least one positive point (negative points only say what to leave out)")
+        raise InputError(
+            "point: give at least one positive point (negative points only say what to leave out)"
+        )
     scene = Scene.observe(rgb)
 
     def holds(b: Box, p: tuple[int, int]) -> bool:

@@ -81,7 +81,10 @@ class Scene:
         unlabelled = [
             o
             for o in self.objects
-            if all(iou(o.box, d.box) < SAME_OBJECT_IOU and covered(o.box, d.box) <= 0.7 for d in self.detections)
+            if all(
+                iou(o.box, d.box) < SAME_OBJECT_IOU and covered(o.box, d.box) <= 0.7
+                for d in self.detections
+            )
         ]
         if unlabelled:
             parts.append(f"{len(unlabelled)} unlabelled object{'s' * (len(unlabelled) > 1)}")
@@ -112,7 +115,9 @@ def _open_vocab(scene: Scene, prompt: TextPrompt) -> list[Candidate]:
         return []
     scene.open_vocab = model.detect(scene.rgb)
     names = _names(prompt.category, prompt) if prompt.category else {prompt.noun}
-    return [Candidate(d.box, d.label, d.score, d.model) for d in scene.open_vocab if d.label in names]
+    return [
+        Candidate(d.box, d.label, d.score, d.model) for d in scene.open_vocab if d.label in names
+    ]
 
 
 def _garments(scene: Scene, category: Category) -> list[Candidate]:
@@ -130,7 +135,15 @@ def _garments(scene: Scene, category: Category) -> list[Candidate]:
             continue
         box = Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
         found.append(
-            Candidate(box, f"{category.garment} garment", person.score, "human-parsing", category.garment, full, parse)
+            Candidate(
+                box,
+                f"{category.garment} garment",
+                person.score,
+                "human-parsing",
+                category.garment,
+                full,
+                parse,
+            )
         )
     return found
 
@@ -140,7 +153,12 @@ def _feet_factor(box: Box, people: list[Detection]) -> float:
     if not people:
         return 1.0
     for person in people:
-        feet = Box(person.box.x0, person.box.y1 - round(0.3 * person.box.height), person.box.x1, person.box.y1)
+        feet = Box(
+            person.box.x0,
+            person.box.y1 - round(0.3 * person.box.height),
+            person.box.x1,
+            person.box.y1,
+        )
         small = box.width * box.height < 0.2 * person.box.width * person.box.height
         if small and covered(box, feet) > 0.5:
             return 1.5
@@ -167,7 +185,10 @@ def gather(scene: Scene, prompt: TextPrompt) -> list[Candidate]:
     if category.localized and (generic or not labelled or category.confusable):
         for obj in scene.objects:
             # The same object as a labelled box, or a part of one.
-            if any(iou(obj.box, c.box) >= SAME_OBJECT_IOU or covered(obj.box, c.box) > 0.7 for c in labelled):
+            if any(
+                iou(obj.box, c.box) >= SAME_OBJECT_IOU or covered(obj.box, c.box) > 0.7
+                for c in labelled
+            ):
                 continue
             if not generic and _named_otherwise(obj.box, category, scene.detections):
                 continue

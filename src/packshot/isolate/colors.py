@@ -23,7 +23,9 @@ _SAMPLE_SIDE = 96
 _BACKGROUND_DELTA_E = 18.0
 
 
-def _sample(rgb: ImageArray, box: Box, weight: FloatArray | None) -> tuple[ImageArray, FloatArray | None]:
+def _sample(
+    rgb: ImageArray, box: Box, weight: FloatArray | None
+) -> tuple[ImageArray, FloatArray | None]:
     crop = rgb[box.slices][..., :3]
     scale = min(1.0, _SAMPLE_SIDE / max(crop.shape[:2]))
     size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))

@@ -70,7 +70,9 @@ def parse_person(rgb: ImageArray, person: Box) -> PersonParse:
     # Only the parts of the mask that are mostly this person's (inside their box): a
     # neighbour's body is not theirs.
     inside = np.zeros(person_mask.shape, dtype=bool)
-    inside[person.y0 - crop.y0 : person.y1 - crop.y0, person.x0 - crop.x0 : person.x1 - crop.x0] = True
+    inside[person.y0 - crop.y0 : person.y1 - crop.y0, person.x0 - crop.x0 : person.x1 - crop.x0] = (
+        True
+    )
     count, labels = cv2.connectedComponents(person_mask, connectivity=8)
     in_box = np.bincount(labels[inside], minlength=count)
     areas = np.bincount(labels.ravel(), minlength=count)
@@ -84,7 +86,7 @@ def _face_row(parse: PersonParse) -> int | None:
     """Row (in the crop) of the face's centre: the largest skin part in the upper half."""
     skin = (parse.body_part("skin") > 0.5).astype(np.uint8)
     half = skin.shape[0] // 2
-    count, labels, stats, centroids = cv2.connectedComponentsWithStats(skin[:half], connectivity=8)
+    count, _labels, stats, centroids = cv2.connectedComponentsWithStats(skin[:half], connectivity=8)
     if count <= 1:
         return None
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
@@ -116,8 +118,12 @@ def _waist_row(rgb_crop: ImageArray, clothes: BoolArray) -> int | None:
     # mostly on chroma, or a shadowed white top splits from its own lit half.
     lab[:, 0] *= _LIGHTNESS_WEIGHT
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
-    _compact, labels, centres = cv2.kmeans(lab, 2, None, criteria, 3, cv2.KMEANS_PP_CENTERS)
-    labels = labels.ravel()
+    best = np.zeros((len(lab), 1), dtype=np.int32)
+    _compact, found, centres = cv2.kmeans(
+        np.ascontiguousarray(lab, dtype=np.float32), 2, best, criteria, 3, cv2.KMEANS_PP_CENTERS
+    )
+    labels = np.asarray(found).ravel()
+    centres = np.asarray(centres)
     if float(np.linalg.norm(centres[0] - centres[1])) < _SPLIT_DELTA_E:
         return None
     rows = [ys[labels == k] for k in (0, 1)]

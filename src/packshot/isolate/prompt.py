@@ -8,6 +8,7 @@ words and spatial/size words; matching them to models is the vocabulary's job.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -46,7 +47,25 @@ SPATIAL_WORDS: dict[str, Spatial] = {
     "little": "smallest",
     "tiny": "smallest",
 }
-_FILLER = {"the", "a", "an", "on", "in", "at", "of", "to", "with", "one", "side", "just", "only", "please", "that", "is", "this"}
+_FILLER = {
+    "the",
+    "a",
+    "an",
+    "on",
+    "in",
+    "at",
+    "of",
+    "to",
+    "with",
+    "one",
+    "side",
+    "just",
+    "only",
+    "please",
+    "that",
+    "is",
+    "this",
+}
 _WORD = re.compile(r"[a-z][a-z'-]*")
 
 
@@ -92,7 +111,7 @@ def parse_text(text: str, vocabulary: Vocabulary, labels: tuple[str, ...] = ()) 
     and ``category`` None, so the caller can say what it could not find.
     """
     if not text or not text.strip():
-        raise InputError("prompt: the text prompt is empty; say what to isolate (\"the handbag\")")
+        raise InputError('prompt: the text prompt is empty; say what to isolate ("the handbag")')
     if len(text) > 200:
         raise InputError(f"prompt: the text prompt is {len(text)} characters; keep it under 200")
     words = _WORD.findall(text.lower())
@@ -108,7 +127,10 @@ def parse_text(text: str, vocabulary: Vocabulary, labels: tuple[str, ...] = ()) 
     for n in (3, 2, 1):
         for i in range(len(words) - n + 1):
             phrase_words = words[i : i + n]
-            for candidate in {" ".join(phrase_words), " ".join([*phrase_words[:-1], _singular(phrase_words[-1])])}:
+            for candidate in {
+                " ".join(phrase_words),
+                " ".join([*phrase_words[:-1], _singular(phrase_words[-1])]),
+            }:
                 category = terms.get(candidate)
                 if category is None:
                     continue
@@ -127,12 +149,20 @@ def parse_text(text: str, vocabulary: Vocabulary, labels: tuple[str, ...] = ()) 
         elif word in SPATIAL_WORDS:
             spatial.append(SPATIAL_WORDS[word])
     if best is not None:
-        return TextPrompt(text, best[4], best[3], tuple(dict.fromkeys(colors)), tuple(dict.fromkeys(spatial)))
-    content = [w for w in words if w not in _FILLER and w not in SPATIAL_WORDS and vocabulary.color(w) is None]
+        return TextPrompt(
+            text, best[4], best[3], tuple(dict.fromkeys(colors)), tuple(dict.fromkeys(spatial))
+        )
+    content = [
+        w
+        for w in words
+        if w not in _FILLER and w not in SPATIAL_WORDS and vocabulary.color(w) is None
+    ]
     if not content and (colors or spatial):
         # "the red one", "the one on the left": any object.
         category = vocabulary.categories.get("object")
-        return TextPrompt(text, "object", category, tuple(dict.fromkeys(colors)), tuple(dict.fromkeys(spatial)))
+        return TextPrompt(
+            text, "object", category, tuple(dict.fromkeys(colors)), tuple(dict.fromkeys(spatial))
+        )
     noun = content[-1] if content else words[-1]
     return TextPrompt(text, noun, None, tuple(dict.fromkeys(colors)), tuple(dict.fromkeys(spatial)))
 
@@ -142,12 +172,12 @@ def _ints(value: str, count: int, what: str, example: str) -> list[int]:
     if len(parts) != count:
         raise InputError(f"{what}: {value!r} is not {example}")
     try:
-        return [int(round(float(p))) for p in parts]
+        return [round(float(p)) for p in parts]
     except ValueError:
         raise InputError(f"{what}: {value!r} is not {example} (numbers in pixels)") from None
 
 
-def parse_box(value: str | tuple[int, int, int, int] | list[int], image_hw: tuple[int, int]) -> Box:
+def parse_box(value: str | Sequence[int], image_hw: tuple[int, int]) -> Box:
     """A box from ``"x,y,w,h"`` (pixels), checked against the image size."""
     if isinstance(value, str):
         x, y, w, h = _ints(value, 4, "box", "x,y,w,h")
@@ -164,7 +194,9 @@ def parse_box(value: str | tuple[int, int, int, int] | list[int], image_hw: tupl
     return box
 
 
-def parse_point(value: str | tuple[int, int] | list[int], image_hw: tuple[int, int], what: str = "point") -> tuple[int, int]:
+def parse_point(
+    value: str | Sequence[int], image_hw: tuple[int, int], what: str = "point"
+) -> tuple[int, int]:
     """A point from ``"x,y"`` (pixels), checked to lie inside the image."""
     if isinstance(value, str):
         x, y = _ints(value, 2, what, "x,y")

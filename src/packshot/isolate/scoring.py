@@ -34,7 +34,9 @@ class Ranked:
     color_share: float | None  # share of the asked colour(s), None when none asked
 
 
-def _spatial_value(c: Candidate, word: Spatial, all_: list[Candidate], hw: tuple[int, int]) -> float:
+def _spatial_value(
+    c: Candidate, word: Spatial, all_: list[Candidate], hw: tuple[int, int]
+) -> float:
     """0..1: how well ``c`` fits ``word`` among ``all_`` (1 = the best fit)."""
     height, width = hw
 
@@ -57,7 +59,10 @@ def _spatial_value(c: Candidate, word: Spatial, all_: list[Candidate], hw: tuple
     if word == "bottom":
         return spread(y, cy)
     if word == "centre":
-        d = [abs(v - width / 2) / width + abs(u - height / 2) / height for v, u in zip(cx, cy, strict=True)]
+        d = [
+            abs(v - width / 2) / width + abs(u - height / 2) / height
+            for v, u in zip(cx, cy, strict=True)
+        ]
         mine = abs(x - width / 2) / width + abs(y - height / 2) / height
         return 1.0 - spread(mine, d)
     if word == "front":
@@ -85,5 +90,7 @@ def rank(
         for word in prompt.spatial:
             spatial_factor *= 0.2 + 0.8 * _spatial_value(c, word, candidates, hw)
         confidence = c.score * color_factor
-        ranked.append(Ranked(c, confidence * spatial_factor, confidence, dominant_colors(shares), share))
+        ranked.append(
+            Ranked(c, confidence * spatial_factor, confidence, dominant_colors(shares), share)
+        )
     return sorted(ranked, key=lambda r: -r.total)

@@ -45,13 +45,15 @@ def _box(value: Any) -> str | Sequence[int] | None:
         return value
     if isinstance(value, Sequence) and all(isinstance(v, int | float) for v in value):
         return [int(v) for v in value]
-    raise InputError(f"isolate.box: expected \"x,y,w,h\" or [x, y, w, h], got {value!r}")
+    raise InputError(f'isolate.box: expected "x,y,w,h" or [x, y, w, h], got {value!r}')
 
 
 def _points(params: Mapping[str, Any], key: str) -> list[str | Sequence[int]]:
     value = params.get(key) or []
     if isinstance(value, str) or not isinstance(value, Sequence):
-        raise InputError(f"isolate.{key}: expected a list of points (\"x,y\" or [x, y]), got {value!r}")
+        raise InputError(
+            f'isolate.{key}: expected a list of points ("x,y" or [x, y]), got {value!r}'
+        )
     points: list[str | Sequence[int]] = []
     for p in value:
         if isinstance(p, str):
@@ -59,7 +61,7 @@ def _points(params: Mapping[str, Any], key: str) -> list[str | Sequence[int]]:
         elif isinstance(p, Sequence) and all(isinstance(v, int | float) for v in p):
             points.append([int(v) for v in p])
         else:
-            raise InputError(f"isolate.{key}: {p!r} is not a point (\"x,y\" or [x, y])")
+            raise InputError(f'isolate.{key}: {p!r} is not a point ("x,y" or [x, y])')
     return points
 
 
@@ -67,7 +69,9 @@ def run(pixels: ImageArray, params: Mapping[str, Any]) -> StepResult:
     """Isolate the prompted object; the pixels returned are its RGBA cut-out."""
     unknown = sorted(set(params) - set(PARAMS))
     if unknown:
-        raise InputError(f"isolate.{unknown[0]}: unknown parameter; expected one of {', '.join(PARAMS)}")
+        raise InputError(
+            f"isolate.{unknown[0]}: unknown parameter; expected one of {', '.join(PARAMS)}"
+        )
     min_confidence = params.get("min_confidence", MIN_CONFIDENCE)
     if not isinstance(min_confidence, int | float) or isinstance(min_confidence, bool):
         raise InputError(f"isolate.min_confidence: expected a number 0..1, got {min_confidence!r}")

@@ -125,7 +125,9 @@ def _parse(raw: Mapping[str, Any], origin: str) -> Vocabulary:
     colors: dict[str, tuple[tuple[int, int, int], ...]] = {}
     for name, protos in dict(raw.get("colors", {})).items():
         ok = isinstance(protos, list) and all(
-            isinstance(p, list) and len(p) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in p)
+            isinstance(p, list)
+            and len(p) == 3
+            and all(isinstance(v, int) and 0 <= v <= 255 for v in p)
             for p in protos
         )
         if not ok or not protos:

@@ -44,10 +44,10 @@ def _check_rgb(rgb: ImageArray) -> None:
 
 def _clip_box(x0: float, y0: float, x1: float, y1: float, width: int, height: int) -> Box | None:
     box = Box(
-        max(0, int(round(x0))),
-        max(0, int(round(y0))),
-        min(width, int(round(x1))),
-        min(height, int(round(y1))),
+        max(0, round(x0)),
+        max(0, round(y0)),
+        min(width, round(x1)),
+        min(height, round(y1)),
     )
     return box if box.width > 1 and box.height > 1 else None
 
@@ -120,7 +120,8 @@ class YoloxDetector:
                 f"model {self.spec.name!r} returned shape {raw.shape}; expected "
                 f"({len(self._grid[0])}, {5 + len(self.labels)}) for {len(self.labels)} classes"
             )
-        return raw
+        result: FloatArray = raw
+        return result
 
     def postprocess(
         self,
@@ -144,12 +145,11 @@ class YoloxDetector:
         for cls in np.unique(classes):
             idx = np.flatnonzero(classes == cls)
             for i in nms(xyxy[idx], scores[idx], iou):
-                box = _clip_box(*(float(v) for v in xyxy[idx[i]]), width, height)
+                x0, y0, x1, y1 = (float(v) for v in xyxy[idx[i]])
+                box = _clip_box(x0, y0, x1, y1, width, height)
                 if box is not None:
                     label = self.labels[int(cls)]
-                    detections.append(
-                        Detection(box, label, float(scores[idx[i]]), self.spec.name)
-                    )
+                    detections.append(Detection(box, label, float(scores[idx[i]]), self.spec.name))
         return sorted(detections, key=lambda d: -d.score)
 
     def detect(self, rgb: ImageArray, min_score: float = 0.3, iou: float = 0.45) -> list[Detection]:
@@ -230,8 +230,10 @@ def square_windows(height: int, width: int, max_aspect: float = 1.25) -> list[Bo
         return windows
     count = int(np.ceil(long_side / side)) + 1
     for start in np.linspace(0, long_side - side, count):
-        s = int(round(start))
-        windows.append(Box(s, 0, s + side, height) if width > height else Box(0, s, width, s + side))
+        s = round(float(start))
+        windows.append(
+            Box(s, 0, s + side, height) if width > height else Box(0, s, width, s + side)
+        )
     return windows
 
 

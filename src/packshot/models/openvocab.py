@@ -85,7 +85,7 @@ class OpenVocabDetector:
         iou: float = 0.5,
     ) -> list[Detection]:
         if self.logits:
-            scores = 1.0 / (1.0 + np.exp(-scores))
+            scores = (1.0 / (1.0 + np.exp(-scores))).astype(np.float32)
         if self.box_format == "cxcywh":
             centre, size = boxes[:, :2], boxes[:, 2:]
             boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
@@ -98,7 +98,10 @@ class OpenVocabDetector:
             for i in nms(pixels[idx], column[idx], iou):
                 x0, y0, x1, y1 = (float(v) for v in pixels[idx[i]])
                 box = Box(
-                    max(0, round(x0)), max(0, round(y0)), min(width, round(x1)), min(height, round(y1))
+                    max(0, round(x0)),
+                    max(0, round(y0)),
+                    min(width, round(x1)),
+                    min(height, round(y1)),
                 )
                 if box.width > 1 and box.height > 1:
                     detections.append(Detection(box, label, float(column[idx[i]]), self.spec.name))

@@ -73,12 +73,15 @@ class HumanParser:
     def run(self, x: FloatArray) -> FloatArray:
         out = np.asarray(self._session.run(None, {self._input: x})[0], dtype=np.float32)
         if out.ndim != 4 or out.shape[1] != 3:
-            raise ModelError(f"model {self.spec.name!r} returned shape {out.shape}; expected 1x3xHxW")
-        return out[0]
+            raise ModelError(
+                f"model {self.spec.name!r} returned shape {out.shape}; expected 1x3xHxW"
+            )
+        maps: FloatArray = out[0]
+        return maps
 
     def postprocess(self, maps: FloatArray, hw: tuple[int, int]) -> HumanParts:
         if str(self.spec.io.get("output", "sigmoid")) == "logits":
-            maps = 1.0 / (1.0 + np.exp(-maps))
+            maps = (1.0 / (1.0 + np.exp(-maps))).astype(np.float32)
         maps = np.clip(maps, 0.0, 1.0)
         return HumanParts(
             skin=_upsample(maps[self.index["skin"]], hw),
@@ -117,7 +120,8 @@ class VocSegmenter:
                 f"model {self.spec.name!r} returned {scores.shape[-1]} classes; "
                 f"its registry entry lists {len(self.classes)}"
             )
-        return scores
+        result: FloatArray = scores
+        return result
 
     def postprocess(self, scores: FloatArray, hw: tuple[int, int]) -> npt.NDArray[np.uint8]:
         # Argmax at the network's resolution, labels upsampled nearest: upsampling 21 score
@@ -132,7 +136,9 @@ class VocSegmenter:
     def class_mask(self, labels: npt.NDArray[np.uint8], name: str) -> npt.NDArray[np.bool_]:
         """Pixels labelled ``name`` (a VOC class name)."""
         if name not in self.classes:
-            raise InputError(f"{name!r} is not a class of {self.spec.name}: {', '.join(self.classes)}")
+            raise InputError(
+                f"{name!r} is not a class of {self.spec.name}: {', '.join(self.classes)}"
+            )
         result: npt.NDArray[np.bool_] = labels == self.classes.index(name)
         return result
 
