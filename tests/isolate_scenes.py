@@ -51,6 +51,14 @@ def _load(dev_id: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
     return rgb, alpha
 
 
+def cut(dev_id: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
+    """A dev photo's object cropped to its mask's box: (RGB, alpha 0..1)."""
+    rgb, alpha = _load(dev_id)
+    ys, xs = np.nonzero(alpha > 0.05)
+    rows, cols = slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
+    return np.ascontiguousarray(rgb[rows, cols]), np.ascontiguousarray(alpha[rows, cols])
+
+
 def compose(objects: dict[str, Placed], keep_car: bool = True) -> Scene:
     """The studio photo widened, with ``objects`` pasted (later ones in front)."""
     bg, car_alpha = _load("020")
@@ -60,10 +68,7 @@ def compose(objects: dict[str, Placed], keep_car: bool = True) -> Scene:
     if keep_car:
         masks["car"] = car > 0.5
     for name, p in objects.items():
-        src, alpha = _load(p.dev_id)
-        ys, xs = np.nonzero(alpha > 0.05)
-        src = src[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-        alpha = alpha[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        src, alpha = cut(p.dev_id)
         if p.flip:
             src, alpha = src[:, ::-1], alpha[:, ::-1]
         scale = p.height / src.shape[0]

@@ -163,6 +163,15 @@ def test_point_prompts_take_the_object_under_the_point(models: Path) -> None:
     assert cut_mask[60:200, 200:380].mean() > 0.9
 
 
+def test_recipe_step_returns_rgba_and_what_it_matched(models: Path) -> None:
+    rgb = load_image(models / "sample-coffee.png").pixels
+    result = isolate_step(rgb, {"box": [150, 10, 280, 300], "model": TEST_MODEL})
+    assert result.pixels.shape == (*rgb.shape[:2], 4)
+    assert result.info["matched"] == "box" and result.info["confidence"] == 1.0
+    by_text = isolate_step(rgb, {"prompt": "the cup", "model": TEST_MODEL})
+    assert "cup" in str(by_text.info["matched"]) and by_text.info["seen"].startswith("cup 0.9")
+
+
 def test_cli_isolate_writes_rgba_and_reports_no_match(models: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     src = models / "sample-coffee.png"
@@ -328,6 +337,30 @@ def test_garments_on_models_come_without_skin_or_hair(models: Path, tmp_path: Pa
     assert (dress_mask & _body(baby)).sum() < 0.05 * dress_mask.sum()
     # The floral bow on the head is headwear, not the top.
     assert not dress_mask[: int(0.3 * dress_mask.shape[0])].any()
+
+
+@needs_dev
+@pytest.mark.slow
+def test_a_held_object_comes_without_the_hands_and_hair_around_it(models: Path) -> None:
+    people = load_image(models / "sample-people.jpg").pixels[..., :3]
+    bear, bear_alpha = scenes.cut("049")
+    height = 420
+    width = round(bear.shape[1] * height / bear.shape[0])
+    bear = cv2.resize(bear, (width, height), interpolation=cv2.INTER_AREA)
+    bear_alpha = cv2.resize(bear_alpha, (width, height), interpolation=cv2.INTER_AREA)
+    # On her lap, between the arms: her hair and hands lie around it.
+    x0, y0 = 430, 860
+    scene = people.astype(np.float32)
+    region = (slice(y0, y0 + height), slice(x0, x0 + width))
+    a = bear_alpha[..., None]
+    scene[region] = bear * a + scene[region] * (1.0 - a)
+    composed = np.clip(np.rint(scene), 0, 255).astype(np.uint8)
+    truth = np.zeros(people.shape[:2], dtype=bool)
+    truth[region] = bear_alpha > 0.5
+    result = isolate(composed, prompt="the teddy bear", model=TEST_MODEL)
+    mask = result.alpha > 127
+    assert scenes.iou(mask, truth) >= 0.85
+    assert (mask & ~truth).sum() < 0.1 * truth.sum()
 
 
 # ------------------------------------------------------------------ open-vocabulary slot
