@@ -30,6 +30,7 @@ from packshot.isolate.vocabulary import default_vocabulary, to_lab
 from packshot.models import registry
 from packshot.models.parsing import human_parser
 from packshot.pipeline.cutout import cutout
+from packshot.pipeline.steps import StepCall, StepError, apply_steps
 
 ISOLATION_MODELS = (
     "yolox-nano",
@@ -170,6 +171,13 @@ def test_recipe_step_returns_rgba_and_what_it_matched(models: Path) -> None:
     assert result.info["matched"] == "box" and result.info["confidence"] == 1.0
     by_text = isolate_step(rgb, {"prompt": "the cup", "model": TEST_MODEL})
     assert "cup" in str(by_text.info["matched"]) and by_text.info["seen"].startswith("cup 0.9")
+    # Through the recipe step table, as a recipe runs it.
+    pixels, infos = apply_steps(
+        rgb, [StepCall("isolate", {"prompt": "the cup", "model": TEST_MODEL})]
+    )
+    assert pixels.shape[2] == 4 and infos[0]["step"] == "isolate" and "cup" in infos[0]["matched"]
+    with pytest.raises(StepError, match=r"step 'isolate': no 'watch' found"):
+        apply_steps(rgb, [StepCall("isolate", {"prompt": "the watch", "model": TEST_MODEL})])
 
 
 def test_cli_isolate_writes_rgba_and_reports_no_match(models: Path, tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ The result's pixels are RGBA; ``info`` says what was matched and how sure.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,19 +17,11 @@ import numpy.typing as npt
 from packshot.errors import InputError
 from packshot.isolate.api import MIN_CONFIDENCE, isolate
 from packshot.models.salient import DEFAULT_ENSEMBLE
+from packshot.pipeline.steps import StepResult
 
 ImageArray = npt.NDArray[np.uint8]
 
 PARAMS = ("prompt", "box", "points", "negative_points", "model", "min_confidence")
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """A step's output image (RGB or RGBA) and what it reports (the shape
-    ``pipeline/steps.py`` defines for every step)."""
-
-    pixels: ImageArray
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 def _text(params: Mapping[str, Any], key: str) -> str | None:
