@@ -43,6 +43,7 @@ _TABLE: dict[str, str] = {
     "remove": "packshot.pipeline.repair:run_remove",
     "reference-inpaint": "packshot.pipeline.repair:run_reference_inpaint",
     "replace-background": "packshot.pipeline.repair:run_replace_background",
+    "isolate": "packshot.isolate.step:run",
 }
 
 
