@@ -80,3 +80,10 @@ class FetchError(PackshotError):
     code = "fetch_failed"
     exit_code = 4
     http_status = 502
+
+
+class BlockedURLError(FetchError):
+    """A URL whose host is a private, loopback or link-local address (SSRF guard)."""
+
+    code = "url_not_allowed"
+    http_status = 400

@@ -1,0 +1,5 @@
+"""Review page: placeholder replaced below."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
