@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -156,24 +157,45 @@ def _limit(pixels: ImageArray, megapixels: float | None) -> ImageArray:
     return resize_to(pixels, max(1, int(w * f)), max(1, int(h * f)))
 
 
-def remove_background(
-    fields: dict[str, Any], data: bytes, ctx: Context
-) -> tuple[bytes, str, dict[str, int]]:
-    """Run one remove.bg request: (encoded bytes, media type, output geometry)."""
-    size = parse_choice(fields.get("size"), "size", SIZES, "auto")
-    parse_choice(fields.get("type"), "type", TYPES, "auto")
+@dataclass(frozen=True)
+class Options:
+    size: str
+    fmt: str
+    color: tuple[int, int, int] | None
+    crop: bool
+    crop_margin: Any
+    scale: str
+    position: str
+
+
+def parse_options(fields: dict[str, Any]) -> Options:
+    """remove.bg's fields, checked before any image is fetched or decoded."""
     fmt = parse_choice(fields.get("format"), "format", FORMATS, "auto")
     if fmt == "zip":
         raise InputError("format: 'zip' is not supported by packshot; use png, jpg or webp.")
-    color = parse_color(fields["bg_color"], "bg_color") if fields.get("bg_color") else None
-    crop = parse_bool(fields.get("crop"), "crop")
-    scale = str(fields.get("scale") or "original").strip().lower()
-    position = str(fields.get("position") or "").strip().lower()
+    parse_choice(fields.get("type"), "type", TYPES, "auto")
+    return Options(
+        size=parse_choice(fields.get("size"), "size", SIZES, "auto"),
+        fmt=fmt,
+        color=parse_color(fields["bg_color"], "bg_color") if fields.get("bg_color") else None,
+        crop=parse_bool(fields.get("crop"), "crop"),
+        crop_margin=fields.get("crop_margin"),
+        scale=str(fields.get("scale") or "original").strip().lower(),
+        position=str(fields.get("position") or "").strip().lower(),
+    )
+
+
+def remove_background(
+    opts: Options, data: bytes, ctx: Context
+) -> tuple[bytes, str, dict[str, int]]:
+    """Run one remove.bg request: (encoded bytes, media type, output geometry)."""
+    size, fmt, color, crop, scale = opts.size, opts.fmt, opts.color, opts.crop, opts.scale
+    position = opts.position
     image = load_image(data, label="image_file", max_pixels=ctx.settings.max_pixels)
     with ctx.runner.slot:
         rgba = cutout(image.pixels, model=ctx.settings.model).rgba
     if crop:
-        rgba = _crop(rgba, fields.get("crop_margin"))
+        rgba = _crop(rgba, opts.crop_margin)
     if scale != "original":
         fill = _percent(scale, "scale")
         if not 0.1 <= fill <= 1.0:
@@ -219,8 +241,9 @@ async def removebg(request: Request, _key: str | None = Depends(authenticate)) -
         images["image"] = decode_base64(b64, "image_file_b64")
     if "image" not in images:
         raise InputError("No image given: send image_file, image_url or image_file_b64.")
+    opts = parse_options(fields)
     data = await run_in_threadpool(fetch_image, images["image"], "image", ctx.settings)
-    encoded, media, g = await run_in_threadpool(remove_background, fields, data, ctx)
+    encoded, media, g = await run_in_threadpool(remove_background, opts, data, ctx)
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse(
             {
