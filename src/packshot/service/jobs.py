@@ -277,17 +277,29 @@ class Runner:
             job = s.get(Job, job_id)
             if job is None:
                 return
-            job.state = state
-            job.updated_at = now()
-            if result is not None:
-                job.result = json.dumps(result)
-            if error is not None:
-                job.error_code, job.error_message = error
             for review in reviews or []:
                 s.add(review)
-            if state in ("done", "failed") and job.callback_url:
-                add_event(s, job.id, state, job.callback_url, self.view(job))
+            self.finish_in(s, job, state, result=result, error=error)
         self.sender.notify()
+
+    def finish_in(
+        self,
+        s: Session,
+        job: Job,
+        state: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> None:
+        """:meth:`finish` inside the caller's transaction (call ``sender.notify()`` after)."""
+        job.state = state
+        job.updated_at = now()
+        if result is not None:
+            job.result = json.dumps(result)
+        if error is not None:
+            job.error_code, job.error_message = error
+        if state in ("done", "failed") and job.callback_url:
+            add_event(s, job.id, state, job.callback_url, self.view(job))
 
     def view(self, job: Job, base_url: str | None = None) -> dict[str, Any]:
         """A job as the API shows it, with fresh signed links to its outputs."""
@@ -296,7 +308,7 @@ class Runner:
         result = data.get("result")
         if base and result:
             for entry in result.get("files", []):
-                if not entry.get("held"):
+                if not entry.get("held") and entry.get("review") in (None, "approved"):
                     entry["url"] = self.storage.link(base, job.id, entry["name"])
         return data
 
