@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,6 +185,25 @@ def test_ssrf_loopback_url_is_refused_without_the_switch(
         )
         assert r.status_code == 400
         assert "Only http and https" in r.json()["error"]["message"]
+        # Webhooks to internal addresses are refused too: logged once, not retried.
+        r = httpx.post(
+            f"{base}/v1/run/background-removal",
+            data={"callback_url": f"{files}/hook"},
+            files={"image_file": ("p.jpg", photo)},
+            headers=headers,
+            timeout=120,
+        )
+        assert r.status_code == 200
+        job = r.headers["x-packshot-job"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            events = httpx.get(f"{base}/v1/jobs/{job}/deliveries", headers=headers).json()
+            if events["events"] and events["events"][0]["state"] != "pending":
+                break
+            time.sleep(0.2)
+        event = events["events"][0]
+        assert event["state"] == "failed" and len(event["attempts"]) == 1
+        assert "refused" in event["attempts"][0]["error"]
 
 
 def test_oversize_request_is_refused(service: Service) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from packshot.errors import PackshotError
+from packshot.errors import BlockedURLError, InputError, PackshotError
 from packshot.fetch import post_bytes
 from packshot.service.settings import Settings
 from packshot.service.store import Delivery, Store, WebhookEvent, now
@@ -131,6 +131,7 @@ class WebhookSender:
         }
         status: int | None = None
         error: str | None = None
+        permanent = False
         t0 = time.perf_counter()
         try:
             status = post_bytes(
@@ -142,6 +143,9 @@ class WebhookSender:
             )
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
+        except (BlockedURLError, InputError) as exc:
+            # A refused address or a malformed URL will not get better with retries.
+            error, permanent = str(exc), True
         except PackshotError as exc:
             error = str(exc)
         except Exception as exc:
@@ -165,7 +169,7 @@ class WebhookSender:
             if error is None:
                 row.state = "delivered"
                 row.delivered_at = now()
-            elif row.attempts >= self.settings.webhook_max_attempts:
+            elif permanent or row.attempts >= self.settings.webhook_max_attempts:
                 row.state = "failed"
                 logger.warning("webhook %s to %s gave up: %s", event.id, event.url, error)
             else:
