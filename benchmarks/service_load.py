@@ -69,7 +69,10 @@ def _cli(*args: str, env: dict[str, str]) -> str:
 
 
 def run(
-    requests: int = 200, concurrency: int = 8, rounds: int = 2, model: str = "u2netp",
+    requests: int = 200,
+    concurrency: int = 8,
+    rounds: int = 2,
+    model: str = "u2netp",
     side: int = 320,
 ) -> dict[str, Any]:
     """Run the load test; returns the figures (also printed)."""
@@ -79,8 +82,20 @@ def run(
     port = _port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [sys.executable, "-m", "packshot.cli", "serve", "--port", str(port), "--data-dir",
-         str(data), "--model", model, "--workers", "2"],
+        [
+            sys.executable,
+            "-m",
+            "packshot.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--model",
+            model,
+            "--workers",
+            "2",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=(data / "server.log").open("wb"),
@@ -98,8 +113,12 @@ def run(
                 if time.monotonic() > deadline:
                     raise RuntimeError("server did not start") from None
                 time.sleep(0.2)
-        client = httpx.Client(base_url=base, headers=headers, timeout=300,
-                              limits=httpx.Limits(max_connections=concurrency))
+        client = httpx.Client(
+            base_url=base,
+            headers=headers,
+            timeout=300,
+            limits=httpx.Limits(max_connections=concurrency),
+        )
 
         def one(n: int) -> tuple[int, float, str | None, bool]:
             asynchronous = n % 2 == 1
@@ -164,8 +183,10 @@ def run(
         server.wait(timeout=60)
     rss = [figures["rss_warm_mb"]] + [r["rss_mb"] for r in figures["rounds"]]
     figures["rss_growth_last_round_mb"] = round(rss[-1] - rss[-2], 1)
-    print(f"RSS before/after: {rss[0]:.1f} MB -> {rss[-1]:.1f} MB "
-          f"(last round {figures['rss_growth_last_round_mb']:+.1f} MB)")
+    print(
+        f"RSS before/after: {rss[0]:.1f} MB -> {rss[-1]:.1f} MB "
+        f"(last round {figures['rss_growth_last_round_mb']:+.1f} MB)"
+    )
     return figures
 
 
