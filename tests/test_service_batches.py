@@ -44,9 +44,11 @@ def test_batch_items_webhooks_signed_and_retried(model_cache: Path, tmp_path: Pa
     key = new_key(settings)
     items = _items(3)
     items.append({"ref": "broken", "image_base64": base64.b64encode(b"not an image").decode()})
-    with receiver.serve() as hook, running_server(settings) as base, httpx.Client(
-        base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60
-    ) as c:
+    with (
+        receiver.serve() as hook,
+        running_server(settings) as base,
+        httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c,
+    ):
         body = {"solution": "background-removal", "callback_url": hook, "items": items}
         r = c.post("/v1/batches", json=body)
         assert r.status_code == 202, r.text
