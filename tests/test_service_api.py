@@ -214,6 +214,16 @@ def test_oversize_request_is_refused(service: Service) -> None:
     error = r.json()["error"]
     assert error["code"] == "request_too_large"
     assert "3000000 bytes" in error["message"]
+    # A chunked body declares no length: it is counted as it arrives.
+    chunks = iter([b'{"image_base64": "' + b"A" * 1_000_000] * 4)
+    with service.client() as c:
+        r = c.post(
+            "/v1/run/background-removal",
+            content=chunks,
+            headers={"Content-Type": "application/json"},
+        )
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "request_too_large"
 
 
 def test_too_many_pixels_is_refused(service: Service) -> None:
