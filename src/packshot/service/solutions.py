@@ -5,7 +5,15 @@ fields (raising :class:`~packshot.errors.InputError` naming the field), calls th
 pipeline, and returns encoded files plus JSON info. The service does the rest (inputs,
 jobs, storage, links, webhooks, review). A solution whose handler is ``None`` answers
 501 ``solution_not_available`` until its pipeline lands; wiring one is writing its
-handler here and putting it in :data:`SOLUTIONS`.
+handler here and putting it in :data:`SOLUTIONS`, e.g.::
+
+    def product_isolation(req: RunRequest) -> RunResult:
+        prompt = text_field(req.fields, "prompt", required=True)
+        image = req.load()                      # req.load("mask"), req.load("reference")
+        cut = isolate(image.pixels, prompt)     # the pipeline function
+        return RunResult([_file("isolated", cut.rgba, "PNG")], {"prompt": prompt})
+
+A sentinel handler returns no files and its gate JSON in ``info`` (answered as JSON).
 
 An output whose ``gate`` (the quality gate's JSON verdict) says ``"hold"`` is kept out of
 delivery and shown on the review page instead.
