@@ -88,3 +88,10 @@ class NoMatchError(InputError):
 
     code = "no_match"
     http_status = 422
+
+
+class BlockedURLError(FetchError):
+    """A URL whose host is a private, loopback or link-local address (SSRF guard)."""
+
+    code = "url_not_allowed"
+    http_status = 400

@@ -20,6 +20,7 @@ Every failure is a :class:`~packshot.errors.FetchError` (or an
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import os
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from packshot import __version__
-from packshot.errors import FetchError, InputError
+from packshot.errors import BlockedURLError, FetchError, InputError
 
 __all__ = [
     "ALLOW_PRIVATE_ENV",
@@ -42,6 +43,7 @@ __all__ = [
     "FetchProgress",
     "fetch_bytes",
     "fetch_to_file",
+    "post_bytes",
 ]
 
 ALLOW_PRIVATE_ENV = "PACKSHOT_ALLOW_PRIVATE_URLS"
@@ -190,8 +192,37 @@ def _stream_body(
         raise FetchError(_msg(url, f"body truncated: got {done} of {total} bytes"))
 
 
+def post_bytes(
+    url: str,
+    body: bytes,
+    *,
+    headers: dict[str, str],
+    timeout: float,
+    allow_private: bool = False,
+) -> int:
+    """POST ``body`` to ``url`` (webhooks) with the same address checks; returns the status.
+
+    Redirects are not followed: a 3xx answer is returned like any other status.
+    """
+    allow_private = allow_private or os.environ.get(ALLOW_PRIVATE_ENV, "") == "1"
+    response = _open(
+        url, url, timeout=timeout, allow_private=allow_private, data=body, headers=headers
+    )
+    with response:
+        # The status is the answer; an unread or cut-off body changes nothing.
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            response.read(_CHUNK)
+        return response.status
+
+
 def _open(
-    url: str, original: str, *, timeout: float, allow_private: bool
+    url: str,
+    original: str,
+    *,
+    timeout: float,
+    allow_private: bool,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
 ) -> http.client.HTTPResponse:
     """Open one hop (no redirect following) after checking its scheme and addresses."""
     parts = urllib.parse.urlsplit(url)
@@ -214,7 +245,7 @@ def _open(
         for address in addresses:
             problem = _address_problem(address)
             if problem:
-                raise FetchError(
+                raise BlockedURLError(
                     _msg(
                         original,
                         f"host {host!r} resolves to {problem} address {address}; such "
@@ -236,7 +267,10 @@ def _open(
     # No HTTPRedirectHandler and no HTTPErrorProcessor: 3xx and 4xx responses come back as
     # ordinary responses, so each redirect hop is checked here rather than followed blindly.
     request = urllib.request.Request(
-        url, headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
+        url,
+        data=data,
+        headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity", **(headers or {})},
+        method="POST" if data is not None else "GET",
     )
     try:
         response = opener.open(request, timeout=timeout)

@@ -1,0 +1,1 @@
+"""The HTTP service: FastAPI app, job store, webhooks, review page (``packshot serve``)."""

@@ -1,0 +1,319 @@
+"""Running solutions as jobs: the per-item function and the back-end that schedules it.
+
+:func:`Runner.execute` is the whole life of one item (fetch its inputs, run the solution's
+handler, store the outputs, record the final state and its webhook event in one
+transaction); it only needs the settings, so another scheduler (the Ray back-end,
+``PACKSHOT_BATCH_BACKEND=ray``) can run it anywhere that reaches the job store and the
+data folder. The local back-end is a few threads that claim queued jobs from the store;
+jobs found ``running`` at start-up were interrupted and are queued again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from packshot.errors import InputError, PackshotError
+from packshot.service.errors import SolutionNotAvailableError
+from packshot.service.inputs import ImageRef, fetch_image
+from packshot.service.settings import Settings
+from packshot.service.solutions import SOLUTIONS, RunRequest, RunResult, Solution
+from packshot.service.storage import Storage
+from packshot.service.store import Job, Review, Store, now
+from packshot.service.webhooks import WebhookSender, add_event
+
+logger = logging.getLogger(__name__)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+def get_solution(name: str) -> Solution:
+    solution = SOLUTIONS.get(name)
+    if solution is None:
+        raise InputError(f"Unknown solution {name!r}; solutions: {', '.join(SOLUTIONS)}.")
+    if solution.handler is None:
+        raise SolutionNotAvailableError(
+            f"The solution {name!r} is not available in this build yet: it needs "
+            f"{solution.pending}."
+        )
+    return solution
+
+
+class Backend(Protocol):
+    def start(self, claim: Callable[[], str | None], execute: Callable[[str], None]) -> None: ...
+    def notify(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+class LocalBackend:
+    """``workers`` threads in the server process, each claiming the next queued job."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self, claim: Callable[[], str | None], execute: Callable[[str], None]) -> None:
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    job_id = claim()
+                except Exception:
+                    logger.exception("could not claim a job; retrying")
+                    job_id = None
+                if job_id is None:
+                    self._wake.wait(timeout=0.5)
+                    self._wake.clear()
+                    continue
+                execute(job_id)
+
+        for n in range(self.workers):
+            thread = threading.Thread(target=loop, name=f"packshot-worker-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+
+def make_backend(settings: Settings) -> Backend:
+    """The batch back-end named by ``PACKSHOT_BATCH_BACKEND``."""
+    if settings.batch_backend == "local":
+        return LocalBackend(settings.workers)
+    raise InputError(
+        f"PACKSHOT_BATCH_BACKEND={settings.batch_backend}: that back-end is not in this build "
+        "yet; use 'local'."
+    )
+
+
+class Runner:
+    """Creates jobs, runs them (inline for synchronous requests, or via the back-end)."""
+
+    def __init__(self, settings: Settings, store: Store, storage: Storage, sender: WebhookSender):
+        self.settings = settings
+        self.store = store
+        self.storage = storage
+        self.sender = sender
+        self.backend = make_backend(settings)
+        # Caps images in flight across request threads and workers: memory stays bounded
+        # however many clients connect.
+        self._slots = threading.BoundedSemaphore(settings.slots)
+
+    @property
+    def slot(self) -> threading.BoundedSemaphore:
+        """Hold while processing an image outside a job (the remove.bg endpoint)."""
+        return self._slots
+
+    def start(self) -> int:
+        requeued = self.store.requeue_interrupted()
+        self.backend.start(self.store.claim_next, self.execute)
+        return requeued
+
+    def stop(self) -> None:
+        self.backend.stop()
+
+    def add_job(
+        self,
+        session: Session,
+        solution: str,
+        fields: dict[str, Any],
+        images: dict[str, ImageRef],
+        *,
+        key_id: str | None,
+        batch_id: str | None = None,
+        position: int = 0,
+        callback_url: str | None = None,
+        state: str = "queued",
+    ) -> Job:
+        job_id = new_id("job")
+        refs: dict[str, dict[str, str]] = {}
+        for role, ref in images.items():
+            if isinstance(ref, bytes):
+                self.storage.put_input(job_id, role, ref)
+                refs[role] = {"file": role}
+            else:
+                refs[role] = {"url": ref}
+        t = now()
+        job = Job(
+            id=job_id,
+            batch_id=batch_id,
+            position=position,
+            key_id=key_id,
+            solution=solution,
+            params=json.dumps({"fields": fields, "images": refs}),
+            state=state,
+            result=None,
+            error_code=None,
+            error_message=None,
+            callback_url=callback_url,
+            runs=1 if state == "running" else 0,
+            created_at=t,
+            updated_at=t,
+        )
+        session.add(job)
+        return job
+
+    def notify(self) -> None:
+        self.backend.notify()
+
+    # ------------------------------------------------------------------ one item
+
+    def execute(self, job_id: str) -> None:
+        """Run a claimed (``running``) job to its final state; never raises."""
+        try:
+            self.run(job_id)
+        except PackshotError:
+            return  # run() recorded it on the job
+
+    def run(self, job_id: str) -> None:
+        """Run a ``running`` job to its final state; re-raises its error after recording it."""
+        try:
+            with self.store.session() as s:
+                job = s.get(Job, job_id)
+                if job is None or job.state != "running":
+                    return
+                solution_name, params = job.solution, json.loads(job.params)
+            solution = get_solution(solution_name)
+            assert solution.handler is not None
+            images = self._inputs(job_id, params["images"])
+            with self._slots, tempfile.TemporaryDirectory(dir=self.settings.work_dir) as work:
+                result = solution.handler(
+                    RunRequest(
+                        solution=solution_name,
+                        fields=params["fields"],
+                        images=images,
+                        work_dir=Path(work),
+                        model=self.settings.model,
+                        max_pixels=self.settings.max_pixels,
+                    )
+                )
+            self._succeed(job_id, result)
+        except PackshotError as exc:
+            self.finish(job_id, "failed", error=(exc.code, str(exc)))
+            raise
+        except Exception as exc:  # one item never takes the server down
+            logger.exception("job %s failed unexpectedly", job_id)
+            message = f"Internal error while running the job ({type(exc).__name__})."
+            self.finish(job_id, "failed", error=("internal_error", message))
+            raise PackshotError(message) from exc
+
+    def _inputs(self, job_id: str, refs: dict[str, dict[str, str]]) -> dict[str, bytes]:
+        images: dict[str, bytes] = {}
+        for role, ref in refs.items():
+            if "file" in ref:
+                images[role] = self.storage.read_input(job_id, ref["file"])
+            else:
+                data = fetch_image(ref["url"], role, self.settings)
+                # Kept beside the job so the review page and re-runs see the same source.
+                self.storage.put_input(job_id, role, data)
+                images[role] = data
+        return images
+
+    def _succeed(self, job_id: str, result: RunResult) -> None:
+        files = []
+        held = []
+        for out in result.files:
+            self.storage.put_result(job_id, out.name, out.data)
+            is_held = bool(out.gate and out.gate.get("verdict") == "hold")
+            entry: dict[str, Any] = {
+                "name": out.name,
+                "media_type": out.media_type,
+                "bytes": len(out.data),
+                "held": is_held,
+            }
+            if out.gate is not None:
+                entry["gate"] = out.gate
+            if out.info:
+                entry["info"] = out.info
+            files.append(entry)
+            if is_held:
+                held.append(out)
+        payload = {"files": files, "info": result.info}
+        reviews = [
+            Review(
+                id=new_id("rev"),
+                job_id=job_id,
+                output=out.name,
+                source="image",
+                gate=json.dumps(out.gate),
+                state="held",
+                rerun_job_id=None,
+                created_at=now(),
+                updated_at=now(),
+            )
+            for out in held
+        ]
+        self.finish(job_id, "held" if held else "done", result=payload, reviews=reviews)
+
+    def finish(
+        self,
+        job_id: str,
+        state: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: tuple[str, str] | None = None,
+        reviews: list[Review] | None = None,
+    ) -> None:
+        """Record a job's new state and, for a final one, its webhook event (one transaction)."""
+        with self.store.session() as s:
+            job = s.get(Job, job_id)
+            if job is None:
+                return
+            for review in reviews or []:
+                s.add(review)
+            self.finish_in(s, job, state, result=result, error=error)
+        self.sender.notify()
+
+    def finish_in(
+        self,
+        s: Session,
+        job: Job,
+        state: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> None:
+        """:meth:`finish` inside the caller's transaction (call ``sender.notify()`` after)."""
+        job.state = state
+        job.updated_at = now()
+        if result is not None:
+            job.result = json.dumps(result)
+        if error is not None:
+            job.error_code, job.error_message = error
+        if state in ("done", "failed") and job.callback_url:
+            add_event(s, job.id, state, job.callback_url, self.view(job))
+
+    def view(self, job: Job, base_url: str | None = None) -> dict[str, Any]:
+        """A job as the API shows it, with fresh signed links to its outputs."""
+        data = job.as_dict()
+        base = base_url or self.settings.public_url
+        result = data.get("result")
+        if base and result:
+            for entry in result.get("files", []):
+                if not entry.get("held") and entry.get("review") in (None, "approved"):
+                    entry["url"] = self.storage.link(base, job.id, entry["name"])
+        return data
+
+    def copy_inputs(self, src_job: str, dst_job: str) -> None:
+        src = self.storage.input_path(src_job, "image").parent
+        if src.is_dir():
+            dst = self.storage.input_path(dst_job, "image").parent
+            shutil.copytree(src, dst, dirs_exist_ok=True)

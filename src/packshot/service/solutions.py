@@ -1,0 +1,311 @@
+"""The one table of the Operations API: solution name -> handler.
+
+A handler is a plain function ``(RunRequest) -> RunResult``: it validates the request's
+fields (raising :class:`~packshot.errors.InputError` naming the field), calls the
+pipeline, and returns encoded files plus JSON info. The service does the rest (inputs,
+jobs, storage, links, webhooks, review). A solution whose handler is ``None`` answers
+501 ``solution_not_available`` until its pipeline lands; wiring one is writing its
+handler here and putting it in :data:`SOLUTIONS`, e.g.::
+
+    def product_isolation(req: RunRequest) -> RunResult:
+        prompt = text_field(req.fields, "prompt", required=True)
+        image = req.load()                      # req.load("mask"), req.load("reference")
+        cut = isolate(image.pixels, prompt)     # the pipeline function
+        return RunResult([_file("isolated", cut.rgba, "PNG")], {"prompt": prompt})
+
+A sentinel handler returns no files and its gate JSON in ``info`` (answered as JSON).
+
+An output whose ``gate`` (the quality gate's JSON verdict) says ``"hold"`` is kept out of
+delivery and shown on the review page instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packshot.errors import InputError
+from packshot.imageio import LoadedImage, encode_image, load_image
+from packshot.models.salient import DEFAULT_ENSEMBLE
+from packshot.ops.compose import ShadowParams, compose_on_color
+from packshot.pipeline.cutout import cutout
+from packshot.pipeline.listing import encode_for, render_keep, render_white, run_listing
+from packshot.pipeline.sources import safe_sku
+from packshot.presets import (
+    ASPECTS,
+    Preset,
+    derive_preset,
+    get_preset,
+    parse_preset_names,
+    size_for_aspect,
+)
+from packshot.service.fields import (
+    parse_bool,
+    parse_choice,
+    parse_color,
+    parse_names,
+    text_field,
+)
+
+IMAGE_ROLES = ("image", "mask", "reference")
+"""Images a request may carry: ``<role>_url``, ``<role>_base64`` or upload ``<role>_file``."""
+
+RESOLUTIONS = {"1K": 1024, "2K": 2048, "4K": 4096}
+MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One run of a solution: its fields and the encoded images it was sent."""
+
+    solution: str
+    fields: Mapping[str, Any]
+    images: Mapping[str, bytes]
+    work_dir: Path
+    """A private scratch folder for this run (removed afterwards)."""
+    model: str = DEFAULT_ENSEMBLE
+    """The server's default cutout model; a request's ``model`` field overrides it."""
+    max_pixels: int | None = None
+
+    def load(self, role: str = "image") -> LoadedImage:
+        data = self.images.get(role)
+        if data is None:
+            raise InputError(
+                f"{role}: this solution needs an image; send {role}_url, {role}_base64 "
+                f"or a multipart upload named {role}_file."
+            )
+        return load_image(data, label=role, max_pixels=self.max_pixels)
+
+    @property
+    def cutout_model(self) -> str:
+        return text_field(self.fields, "model") or self.model
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    name: str
+    data: bytes
+    media_type: str
+    gate: dict[str, Any] | None = None
+    """The quality gate's verdict for this output, when one was run."""
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    files: list[OutputFile]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[RunRequest], RunResult]
+
+
+@dataclass(frozen=True)
+class Solution:
+    name: str
+    summary: str
+    handler: Handler | None
+    asynchronous: bool = False
+    """Always run as a job (202 + job id): too slow for one HTTP request."""
+    pending: str = ""
+    """For an unavailable solution: what brings it."""
+
+
+def _output_format(fields: Mapping[str, Any], default: str, allowed: tuple[str, ...]) -> str:
+    chosen = parse_choice(
+        fields.get("format"), "format", [f.lower() for f in allowed] + ["jpg"], default.lower()
+    )
+    fmt = "JPEG" if chosen in ("jpg", "jpeg") else chosen.upper()
+    if fmt not in allowed:
+        raise InputError(f"format: {chosen!r} is not one of {', '.join(allowed).lower()}.")
+    return fmt
+
+
+def _file(stem: str, pixels: Any, fmt: str, *, exact: bool = False) -> OutputFile:
+    data = encode_image(pixels, fmt, quality=95, exact_colors=exact)
+    return OutputFile(f"{stem}.{_EXTENSIONS[fmt]}", data, MEDIA_TYPES[fmt])
+
+
+def background_removal(req: RunRequest) -> RunResult:
+    """The product cut out: RGBA PNG (or WebP) at the source's resolution."""
+    fmt = _output_format(req.fields, "PNG", ("PNG", "WEBP"))
+    image = req.load()
+    cut = cutout(image.pixels, model=req.cutout_model)
+    out = _file("cutout", cut.rgba, fmt)
+    info = {"model": cut.model, "width": image.width, "height": image.height, **cut.timings}
+    return RunResult([out], info)
+
+
+def _market(fields: Mapping[str, Any]) -> Preset | None:
+    name = text_field(fields, "market")
+    return get_preset(name) if name else None
+
+
+def background_color_fix(req: RunRequest) -> RunResult:
+    """The cutout on an exact colour: at the source's size, or framed for a ``market``."""
+    color = parse_color(req.fields.get("color", "#FFFFFF"), "color")
+    shadow = parse_bool(req.fields.get("shadow"), "shadow", default=False)
+    market = _market(req.fields)
+    image = req.load()
+    cut = cutout(image.pixels, model=req.cutout_model)
+    if market is not None:
+        if market.background != "white":
+            raise InputError(
+                f"market: {market.name!r} keeps the photo's background; background-color-fix "
+                "needs a market with a colour background (amazon-main, shopify, walmart, ...)."
+            )
+        preset = derive_preset(market, {"background_color": list(color)}, origin="request")
+        rendered = render_white(cut, preset)
+        data, quality = encode_for(rendered.pixels, preset)
+        fmt = preset.format
+        name = f"{preset.name}.{preset.extension}"
+        info = {**rendered.info, "market": preset.name, "quality": quality}
+        out = OutputFile(name, data, MEDIA_TYPES.get(fmt, "application/octet-stream"))
+    else:
+        fmt = _output_format(req.fields, "JPEG", ("JPEG", "PNG", "WEBP"))
+        pixels = compose_on_color(cut.rgba, color, shadow=ShadowParams() if shadow else None)
+        out = _file("background", pixels, fmt, exact=True)
+        info = {"width": image.width, "height": image.height}
+    return RunResult([out], {"model": cut.model, "color": list(color), **info, **cut.timings})
+
+
+def smart_resize(req: RunRequest) -> RunResult:
+    """The photo reframed to ``aspect_ratio`` at ``resolution`` by extending its background."""
+    aspect = text_field(req.fields, "aspect_ratio", required=True) or ""
+    if aspect not in ASPECTS:
+        raise InputError(f"aspect_ratio: {aspect!r} is not one of {', '.join(ASPECTS)}.")
+    tier = (text_field(req.fields, "resolution") or "2K").upper()
+    if tier not in RESOLUTIONS:
+        raise InputError(f"resolution: {tier!r} is not one of {', '.join(RESOLUTIONS)}.")
+    fmt = _output_format(req.fields, "JPEG", ("JPEG", "PNG", "WEBP"))
+    preset = Preset(
+        name="smart-resize",
+        title=f"{aspect} at {tier}",
+        background="keep",
+        aspect=aspect,
+        size=size_for_aspect(aspect, RESOLUTIONS[tier]),
+        allow_crop=parse_bool(req.fields.get("allow_crop"), "allow_crop", default=False),
+        origin="request",
+    )
+    image = req.load()
+    cut = cutout(image.pixels, model=req.cutout_model)
+    rendered = render_keep(image.pixels[..., :3], cut, preset)
+    out = _file(f"resized-{aspect.replace(':', 'x')}-{tier}", rendered.pixels, fmt)
+    info = {"model": cut.model, "width": preset.width, "height": preset.height}
+    return RunResult([out], {**info, **rendered.info, **cut.timings})
+
+
+_SOURCE_SUFFIX = {
+    "JPEG": "jpg",
+    "PNG": "png",
+    "WEBP": "webp",
+    "TIFF": "tif",
+    "BMP": "bmp",
+    "GIF": "gif",
+}
+
+
+def listing(req: RunRequest) -> RunResult:
+    """Every ``market``'s image for one photo (the ``packshot listing`` batch of one)."""
+    if "market" not in req.fields:
+        raise InputError('market: this field is required (e.g. ["amazon-main", "etsy"]).')
+    presets = parse_preset_names(parse_names(req.fields["market"], "market"))
+    image = req.load()
+    suffix = _SOURCE_SUFFIX.get(image.format)
+    if suffix is None:
+        raise InputError(f"image: {image.format} sources are not supported by listing.")
+    sku = safe_sku(text_field(req.fields, "sku") or "item")
+    source = req.work_dir / "source" / f"{sku}.{suffix}"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_bytes(req.images["image"])
+    out_dir = req.work_dir / "out"
+    records = run_listing([source], presets, out_dir, model=req.cutout_model, workers=1)
+    files = []
+    targets = []
+    for rec in records:
+        entry: dict[str, Any] = {"target": rec.target, "state": rec.state, "error": rec.error}
+        if rec.ok and rec.output:
+            path = Path(rec.output)
+            preset = next(p for p in presets if p.name == rec.target)
+            fmt = preset.format
+            gate = rec.info.get("gate") if isinstance(rec.info.get("gate"), dict) else None
+            files.append(
+                OutputFile(
+                    path.name,
+                    path.read_bytes(),
+                    MEDIA_TYPES.get(fmt, "application/octet-stream"),
+                    gate,
+                    dict(rec.info),
+                )
+            )
+            entry["file"] = path.name
+        targets.append(entry)
+    failed = [t for t in targets if t["state"] != "done"]
+    if failed and not files:
+        raise InputError("; ".join(str(t["error"]) for t in failed))
+    return RunResult(files, {"sku": sku, "targets": targets})
+
+
+SOLUTIONS: dict[str, Solution] = {
+    s.name: s
+    for s in (
+        Solution(
+            "background-removal", "Cut out the most salient object (RGBA PNG).", background_removal
+        ),
+        Solution(
+            "product-isolation",
+            "Cut out the object named by 'prompt'.",
+            None,
+            pending="product isolation (issue 5)",
+        ),
+        Solution(
+            "background-color-fix",
+            "Cutout on an exact 'color' (default white), optionally framed for a 'market'.",
+            background_color_fix,
+        ),
+        Solution(
+            "replace-background",
+            "Cutout on a reference background image.",
+            None,
+            pending="background replacement (issue 6)",
+        ),
+        Solution(
+            "object-removal",
+            "Remove the masked or prompted object and inpaint.",
+            None,
+            pending="repairs (issue 6)",
+        ),
+        Solution(
+            "tag-removal",
+            "Remove tags, watermarks and text and inpaint.",
+            None,
+            pending="repairs (issue 6)",
+        ),
+        Solution(
+            "reference-inpaint",
+            "Repaint a masked region from a reference image.",
+            None,
+            pending="repairs (issue 6)",
+        ),
+        Solution(
+            "smart-resize",
+            "Reframe to 'aspect_ratio' at 'resolution' (1K/2K/4K) without cutting the product.",
+            smart_resize,
+        ),
+        Solution(
+            "sentinel",
+            "Score an image against a market's rules (verdict only).",
+            None,
+            pending="the quality gate (issue 4)",
+        ),
+        Solution(
+            "listing",
+            "Every 'market' image for one photo (asynchronous).",
+            listing,
+            asynchronous=True,
+        ),
+    )
+}

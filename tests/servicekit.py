@@ -1,0 +1,214 @@
+"""Helpers for the HTTP service tests: a real server on loopback, a loopback file server,
+a webhook receiver that verifies signatures and counts deliveries, real photos."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.server
+import io
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from PIL import Image
+
+from packshot.samples import sample_path
+from packshot.service.app import create_app
+from packshot.service.auth import create_key
+from packshot.service.settings import Settings
+from packshot.service.store import Store
+
+TEST_MODEL = "u2netp"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def settings_for(data_dir: Path, **changes: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "model": TEST_MODEL,
+        "allow_private_urls": True,
+        "webhook_backoff_s": 0.2,
+        "secret": "test-secret",
+    }
+    values.update(changes)
+    return Settings(**values)
+
+
+def new_key(settings: Settings, name: str = "test") -> str:
+    store = Store(settings.prepare().db_url)
+    try:
+        return create_key(store, name)[1]
+    finally:
+        store.close()
+
+
+@contextmanager
+def running_server(settings: Settings) -> Iterator[str]:
+    """A real uvicorn server for ``settings`` on a free loopback port; yields its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    if not settings.public_url:
+        from dataclasses import replace
+
+        settings = replace(settings, public_url=base)
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+
+
+def photo_bytes(name: str = "product", max_side: int = 480, fmt: str = "JPEG") -> bytes:
+    """A real sample photo, downscaled so tests stay quick on two cores."""
+    with Image.open(sample_path(f"sample-{name}")) as im:
+        im = im.convert("RGB")
+        im.thumbnail((max_side, max_side))
+        buf = io.BytesIO()
+        im.save(buf, fmt, quality=92)
+        return buf.getvalue()
+
+
+def decode(data: bytes) -> Image.Image:
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    return im
+
+
+@contextmanager
+def file_server(files: dict[str, bytes]) -> Iterator[str]:
+    """Serves ``files`` by name on loopback; yields the base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            data = files.get(self.path.lstrip("/"))
+            if data is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Received:
+    key: str
+    event: str
+    body: dict[str, Any]
+    signature_ok: bool
+
+
+@dataclass
+class WebhookReceiver:
+    """Counts webhook deliveries; fails the first ``fail_first`` attempts of each event."""
+
+    secret: bytes
+    fail_first: int = 0
+    deliveries: list[Received] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def accepted(self) -> list[Received]:
+        with self.lock:
+            return list(self.deliveries)
+
+    def wait_for(self, count: int, timeout: float) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = self.accepted()
+            if len(got) >= count:
+                return got
+            time.sleep(0.1)
+        return self.accepted()
+
+    @contextmanager
+    def serve(self) -> Iterator[str]:
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                key = self.headers.get("Idempotency-Key", "")
+                stamp = self.headers.get("X-Packshot-Timestamp", "")
+                expected = (
+                    "v1="
+                    + hmac.new(
+                        receiver.secret, stamp.encode() + b"." + raw, hashlib.sha256
+                    ).hexdigest()
+                )
+                ok = hmac.compare_digest(expected, self.headers.get("X-Packshot-Signature", ""))
+                with receiver.lock:
+                    n = receiver.attempts.get(key, 0) + 1
+                    receiver.attempts[key] = n
+                    fail = n <= receiver.fail_first
+                    if not fail:
+                        receiver.deliveries.append(
+                            Received(
+                                key, self.headers.get("X-Packshot-Event", ""), json.loads(raw), ok
+                            )
+                        )
+                self.send_response(500 if fail else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def wait_job(
+    client: httpx.Client,
+    url: str,
+    timeout: float = 120,
+    done: Callable[[dict[str, Any]], bool] | None = None,
+) -> dict[str, Any]:
+    finished = done or (lambda j: j["state"] in ("done", "failed", "held"))
+    deadline = time.monotonic() + timeout
+    while True:
+        job: dict[str, Any] = client.get(url).json()
+        if finished(job) or time.monotonic() > deadline:
+            return job
+        time.sleep(0.2)

@@ -1,0 +1,136 @@
+"""The review page end to end in a real headless Chromium.
+
+No quality gate is in this build yet, so the test wraps the real background-color-fix
+handler with a measured check in the gate's JSON shape (issue 4): the background colour read
+from the output's corner must be pure white. Outputs on any other colour are held.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+from selenium.webdriver.common.by import By
+
+from browserkit import chromium, images_loaded
+from packshot.service import solutions
+from packshot.service.solutions import RunRequest, RunResult
+from servicekit import WebhookReceiver, new_key, photo_bytes, running_server, settings_for, wait_job
+
+SECRET = "test-secret"
+
+
+def _white_background_gate(req: RunRequest) -> RunResult:
+    result = solutions.background_color_fix(req)
+    out = result.files[0]
+    corner = np.asarray(Image.open(io.BytesIO(out.data)).convert("RGB"))[0, 0]
+    measured = "#{:02x}{:02x}{:02x}".format(*corner)
+    passed = measured == "#ffffff"
+    gate = {
+        "verdict": "deliver" if passed else "hold",
+        "reasons": [] if passed else [f"background is {measured}, not pure white"],
+        "checks": [
+            {
+                "name": "background-white",
+                "value": measured,
+                "threshold": "#ffffff",
+                "passed": passed,
+                "fixable": False,
+                "detail": "colour of the output's corner pixel",
+            }
+        ],
+    }
+    return RunResult([replace(out, gate=gate)], result.info)
+
+
+@pytest.fixture
+def gated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    original = solutions.SOLUTIONS["background-color-fix"]
+    monkeypatch.setitem(
+        solutions.SOLUTIONS,
+        "background-color-fix",
+        replace(original, handler=_white_background_gate),
+    )
+    yield
+
+
+def test_review_page_approve_reject_rerun(model_cache: Path, tmp_path: Path, gated: None) -> None:
+    receiver = WebhookReceiver(SECRET.encode())
+    settings = settings_for(tmp_path)
+    key = new_key(settings)
+    photo = base64.b64encode(photo_bytes("product")).decode()
+    with receiver.serve() as hook, running_server(settings) as base:
+        api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+        jobs = []
+        for color in ("#ffcc00", "#3366ff", "#ff0000"):
+            body = {"image_base64": photo, "color": color, "callback_url": hook}
+            r = api.post("/v1/run/background-color-fix", json=body)
+            assert r.status_code == 202, r.text  # held: not delivered
+            assert r.json()["state"] == "held"
+            jobs.append(r.json()["id"])
+        assert receiver.accepted() == []  # nothing delivered while held
+
+        with chromium() as driver:
+            driver.get(f"{base}/review")
+            driver.find_element(By.ID, "key").send_keys(key)
+            driver.find_element(By.ID, "sign-in").click()
+            assert driver.find_element(By.ID, "count").text == "3 held"
+            items = driver.find_elements(By.CSS_SELECTOR, ".item")
+            assert [i.get_attribute("data-job") for i in items] == jobs
+            # Every source and output is shown and really loads.
+            assert all(w > 0 for w in images_loaded(driver, "img.source"))
+            assert all(w > 0 for w in images_loaded(driver, "img.output"))
+            assert len(images_loaded(driver, "img")) == 6
+            failed = items[0].find_element(By.CSS_SELECTOR, "tr.failed")
+            assert "background-white" in failed.text and "#ffcc00" in failed.text
+            assert "FAILED" in failed.text
+
+            items[0].find_element(By.CSS_SELECTOR, "button.approve").click()
+            assert driver.find_element(By.ID, "count").text == "2 held"
+            driver.find_elements(By.CSS_SELECTOR, ".item")[0].find_element(
+                By.CSS_SELECTOR, "button.reject"
+            ).click()
+            assert driver.find_element(By.ID, "count").text == "1 held"
+            last = driver.find_elements(By.CSS_SELECTOR, ".item")[0]
+            params = last.find_element(By.CSS_SELECTOR, "textarea")
+            assert json.loads(params.get_attribute("value"))["color"] == "#ff0000"
+            params.clear()
+            params.send_keys(json.dumps({"color": "#ffffff"}))
+            last.find_element(By.CSS_SELECTOR, "button.rerun").click()
+            assert driver.find_element(By.ID, "count").text == "0 held"
+
+        approved = api.get(f"/v1/jobs/{jobs[0]}").json()
+        assert approved["state"] == "done"
+        link = approved["result"]["files"][0]["url"]
+        assert httpx.get(link).status_code == 200
+        rejected = api.get(f"/v1/jobs/{jobs[1]}").json()
+        assert rejected["state"] == "failed" and rejected["error"]["code"] == "rejected"
+        superseded = api.get(f"/v1/jobs/{jobs[2]}").json()
+        assert superseded["error"]["code"] == "superseded"
+        rerun_id = superseded["result"]["files"][0]["rerun_job_id"]
+        rerun = wait_job(api, f"/v1/jobs/{rerun_id}")
+        assert rerun["state"] == "done", rerun
+        white = Image.open(io.BytesIO(httpx.get(rerun["result"]["files"][0]["url"]).content))
+        assert np.asarray(white.convert("RGB"))[0, 0].tolist() == [255, 255, 255]
+        got = receiver.wait_for(4, timeout=30)
+        time.sleep(0.5)
+        api.close()
+    events = sorted((d.key.split(":")[0], d.event) for d in receiver.accepted())
+    assert events == sorted(
+        [
+            (jobs[0], "run.completed"),
+            (jobs[1], "run.failed"),
+            (jobs[2], "run.failed"),
+            (rerun_id, "run.completed"),
+        ]
+    )
+    assert len(got) == 4
