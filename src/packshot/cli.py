@@ -25,6 +25,7 @@ from packshot.pipeline.listing import run_listing
 from packshot.pipeline.manifest import TargetRecord
 from packshot.pipeline.recipe import load_recipe, run_recipe
 from packshot.pipeline.sources import Source, read_sources
+from packshot.pipeline.storage import state_dir
 from packshot.presets import parse_preset_names
 from packshot.presets_cli import presets_app
 from packshot.report import write_cutout_report, write_listing_report
@@ -46,6 +47,9 @@ out = Console()
 # Above this many images a progress bar is worth the screen space.
 PROGRESS_MIN_ITEMS = 3
 
+BatchOutOption = typer.Option(
+    "--out", "-o", help="Output folder, or a storage URL (s3://..., needs fsspec)."
+)
 WorkersOption = typer.Option(
     "--workers", "-j", help="Worker processes, or Ray actors (default: cores / cluster CPUs)."
 )
@@ -177,7 +181,7 @@ def listing(
             "--market", "-m", help="Presets, comma-separated or repeated ('all' for every one)."
         ),
     ],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    out_dir: Annotated[str, BatchOutOption],
     model: Annotated[
         str, typer.Option("--model", help="Cutout ensemble or model name.")
     ] = DEFAULT_ENSEMBLE,
@@ -208,7 +212,7 @@ def run_command(
         list[str],
         typer.Argument(help="Image files, folders, CSV/JSON manifests (sku,image) or URLs."),
     ],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    out_dir: Annotated[str, BatchOutOption],
     workers: Annotated[int | None, WorkersOption] = None,
     backend: Annotated[str, BackendOption] = "local",
     ray_address: Annotated[str | None, RayAddressOption] = None,
@@ -244,7 +248,7 @@ class BatchPlace:
 def _run_batch(
     batch: Callable[[OnSource, Backend], list[TargetRecord]],
     sources: list[str],
-    out_dir: Path,
+    out_dir: str,
     label: str,
     title: str,
     where: BatchPlace,
@@ -270,7 +274,7 @@ def _run_batch(
 
             with runner:
                 records = batch(report, runner)
-        page = write_listing_report(records, out_dir, title=title)
+        page = write_listing_report(records, state_dir(out_dir), title=title)
     except PackshotError as exc:
         raise _fail(exc) from None
     if not quiet:

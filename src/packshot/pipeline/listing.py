@@ -14,11 +14,13 @@ failed image fails alone.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ from packshot.models.upscale import upscale
 from packshot.ops.extend import extend_to_aspect
 from packshot.ops.framing import place_on_canvas
 from packshot.ops.resample import resize_method, resize_to
+from packshot.pipeline import storage
 from packshot.pipeline.backends import Backend, get_backend
 from packshot.pipeline.cutout import Cutout, cutout, prepare_models
 from packshot.pipeline.manifest import Manifest, TargetRecord
@@ -207,14 +210,17 @@ def run_listing(
     ``backend`` runs the sources: ``"local"`` worker processes (``workers`` of them share
     the cores, default one per core, one thread each), ``"ray"`` actors on the cluster at
     ``ray_address`` (``workers`` actors, default one per cluster CPU), or a
-    :class:`~packshot.pipeline.backends.Backend` the caller owns. Outputs go to ``out_dir``,
-    which every worker must see (a shared path on a cluster). Targets already done (per the
-    manifest, file present) are skipped; results are recorded as they arrive.
+    :class:`~packshot.pipeline.backends.Backend` the caller owns. Every worker must see
+    the sources and ``out_dir``: shared paths, or storage URLs (``s3://...``; see
+    :mod:`packshot.pipeline.storage`, the manifest then stays in its ``state_dir``).
+    Targets already done (per the manifest, file present) are skipped; results are
+    recorded as they arrive.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = str(out_dir) if storage.is_remote(out_dir) else os.path.abspath(out_dir)
+    state = storage.state_dir(out)
+    state.mkdir(parents=True, exist_ok=True)
     sources = read_sources(inputs)
-    manifest = Manifest(out)
+    manifest = Manifest(state)
     try:
         todo = [
             (
@@ -246,14 +252,47 @@ def run_listing(
         manifest.close()
 
 
-def _process_item(item: tuple[Source, list[Preset]], out: Path, model: str) -> list[TargetRecord]:
+def _process_item(item: tuple[Source, list[Preset]], out: str, model: str) -> list[TargetRecord]:
+    """:func:`process_source` in a worker, with sources and outputs on shared storage.
+
+    Storage URLs are staged through a local temporary folder: the source is downloaded
+    before, the outputs uploaded after, and the records name the URLs.
+    """
     source, presets = item
-    return process_source(source, presets, out, model)
+    if not storage.is_remote(source.location) and not storage.is_remote(out):
+        return process_source(source, presets, Path(out), model)
+    with tempfile.TemporaryDirectory(prefix="packshot-item-") as tmp:
+        local = source.location
+        if storage.is_remote(source.location):
+            local = str(Path(tmp, "in", source.location.rsplit("/", 1)[-1] or "source"))
+            try:
+                storage.write_bytes(local, storage.read_bytes(source.location))
+            except PackshotError as exc:
+                return [_failed(source, p, str(exc)) for p in presets]
+        local_out = Path(tmp, "out") if storage.is_remote(out) else Path(out)
+        records = process_source(Source(source.sku, local), presets, local_out, model)
+        return [_publish(rec, source, local, local_out, out) for rec in records]
+
+
+def _publish(
+    rec: TargetRecord, source: Source, local: str, local_out: Path, out: str
+) -> TargetRecord:
+    """A staged record as the batch sees it: the source's URL, the output uploaded."""
+    error = rec.error.replace(local, source.location) if rec.error else rec.error
+    rec = dataclasses.replace(rec, source=source.location, error=error)
+    if not rec.ok or rec.output is None or not storage.is_remote(out):
+        return rec
+    target = storage.join(out, *Path(rec.output).relative_to(local_out).parts)
+    try:
+        storage.write_bytes(target, Path(rec.output).read_bytes())
+    except PackshotError as exc:
+        return dataclasses.replace(rec, state="failed", output=None, bytes=None, error=str(exc))
+    return dataclasses.replace(rec, output=target)
 
 
 def _run(
     pending: list[tuple[Source, list[Preset]]],
-    out: Path,
+    out: str,
     model: str,
     backend: Backend,
     manifest: Manifest,
@@ -261,11 +300,8 @@ def _run(
 ) -> None:
     # The driver is the manifest's only writer; each result is committed as it arrives.
     # Paths go out absolute: a worker (a Ray actor, another node) has its own directory.
-    work = functools.partial(_process_item, out=out.absolute(), model=model)
-    items = [
-        (src if src.is_url else Source(src.sku, os.path.abspath(src.location)), ps)
-        for src, ps in pending
-    ]
+    work = functools.partial(_process_item, out=out, model=model)
+    items = [(_absolute(src), ps) for src, ps in pending]
     for (src, ps), finished in backend.map(work, items):
         if finished.value is not None:
             records = finished.value
@@ -275,3 +311,9 @@ def _run(
             manifest.record(rec)
         if on_source is not None:
             on_source(src, records)
+
+
+def _absolute(src: Source) -> Source:
+    if src.is_url or storage.is_remote(src.location):
+        return src
+    return Source(src.sku, os.path.abspath(src.location))
