@@ -19,12 +19,14 @@ import pytest
 
 from conftest import TEST_MODEL
 from packshot.models import registry
+from packshot.pipeline import storage
 from packshot.pipeline.backends import RayBackend
 from packshot.pipeline.listing import run_listing
 from packshot.pipeline.manifest import MANIFEST_NAME, Manifest, TargetRecord
 from packshot.pipeline.sources import Source
 from packshot.presets import parse_preset_names
 from packshot.samples import sample_names, sample_path
+from test_backends import assert_bounded_in_flight
 
 ray = pytest.importorskip("ray")
 
@@ -201,3 +203,41 @@ def test_cli_joins_a_running_cluster_by_address(
     assert result.returncode == int(expected_failures), result.stderr
     assert (out / MANIFEST_NAME).is_file() and (out / "report.html").is_file()
     assert _outputs(out) == {k: v for k, v in local.files.items() if k.split("/")[0] in skus}
+
+
+def test_ray_keeps_work_in_flight_bounded_and_reports_errors(
+    ray_cluster: str, tmp_path: Path
+) -> None:
+    with RayBackend(workers=2, in_flight=4) as backend:
+        assert_bounded_in_flight(backend, tmp_path / "touch", 4)
+        items = [tmp_path / "touch" / "0000", tmp_path / "missing"]
+        results = dict(backend.map(os.remove, items))
+    assert results[items[0]].ok and not items[0].exists()
+    bad = results[items[1]]
+    assert not bad.ok and "task failed" in (bad.error or "") and "missing" in (bad.error or "")
+
+
+def test_ray_batch_on_storage_urls(
+    ray_cluster: str,
+    tmp_path: Path,
+    photos: list[Path],
+    local: Reference,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("fsspec")
+    monkeypatch.setenv(storage.STATE_DIR_ENV, str(tmp_path / "state"))
+    out_url = (tmp_path / "bucket").as_uri()
+    with RayBackend(workers=2) as backend:
+        records = run_listing(
+            [p.as_uri() for p in photos[:2]],
+            parse_preset_names(MARKETS),
+            out_url,
+            model=TEST_MODEL,
+            backend=backend,
+        )
+    skus = {p.stem for p in photos[:2]}
+    assert _outcomes(records) == {k: v for k, v in local.outcomes.items() if k[0] in skus}
+    assert all(r.output.startswith(out_url) for r in records if r.output)
+    assert _outputs(tmp_path / "bucket") == {
+        k: v for k, v in local.files.items() if k.split("/")[0] in skus
+    }
