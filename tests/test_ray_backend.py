@@ -28,6 +28,8 @@ from packshot.presets import parse_preset_names
 from packshot.samples import sample_names, sample_path
 from test_backends import assert_bounded_in_flight
 
+# Read by Ray when it is imported: a cluster started here binds loopback, not the LAN IP.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 ray = pytest.importorskip("ray")
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("real_models")]
@@ -42,11 +44,12 @@ def ray_cluster(model_cache: Path) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as mp:
         # Set before the cluster starts so its raylet and every worker inherit them.
         mp.setenv("RAY_USAGE_STATS_ENABLED", "0")
-        mp.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # bind loopback, not the LAN IP
         mp.setenv(registry.MODELS_DIR_ENV, str(model_cache))
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         try:
-            yield ray.get_runtime_context().gcs_address
+            address = ray.get_runtime_context().gcs_address
+            assert address.startswith("127."), address
+            yield address
         finally:
             ray.shutdown()
 

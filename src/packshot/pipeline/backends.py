@@ -328,6 +328,10 @@ class _RayWorker:
 
 
 def _first_line(exc: BaseException) -> str:
+    # A RayTaskError's own text is a banner naming the actor; the cause says what failed.
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        exc = cause
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
