@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from packshot.errors import InputError
@@ -216,6 +217,10 @@ class RayBackend(Backend):
 
     # ---------------------------------------------------------------- cluster and actors
     def _ray(self) -> Any:
+        if self.address and _have_ray_token():
+            # Recent Ray clusters require their token by default, but a driver joining one
+            # only sends it when told so (read when Ray is first imported).
+            os.environ.setdefault("RAY_AUTH_MODE", "token")
         try:
             import ray
         except ImportError:
@@ -233,7 +238,10 @@ class RayBackend(Backend):
                 ray.init(address=self.address, **options)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = self.address or "a local Ray instance"
-                raise InputError(f"cannot connect to Ray at {where} ({exc})") from exc
+                raise InputError(
+                    f"cannot connect to Ray at {where} ({exc}); is the cluster up, and is its "
+                    "token in ~/.ray/auth_token or RAY_AUTH_TOKEN on this machine?"
+                ) from exc
             self._started_ray = True
         return ray
 
@@ -325,6 +333,10 @@ class _RayWorker:
 
     def pid(self) -> int:
         return os.getpid()
+
+
+def _have_ray_token() -> bool:
+    return bool(os.environ.get("RAY_AUTH_TOKEN")) or (Path.home() / ".ray" / "auth_token").is_file()
 
 
 def _first_line(exc: BaseException) -> str:
