@@ -19,6 +19,9 @@ load + one image) and the steady images/s after each worker's first result. The 
 cluster is started once (``ray.init`` with 2 CPUs on loopback, timed apart) unless
 ``--ray-address`` names a running one; outputs are compared byte for byte across runs.
 
+Also printed: the seconds a new worker spends creating the model sessions (measured in
+this fresh process), and the storage traffic per item (source read, outputs written).
+
 Then the per-item cost of the machinery itself: a no-op function (``abs``) mapped over
 ``--overhead-items`` items by the local pool and by Ray (2 workers each; microseconds per
 item), the driver's resident memory after 10% and 100% of those items (bounded in-flight
@@ -170,8 +173,16 @@ def main() -> int:
     load_before = os.getloadavg()
     print(f"{cores} CPUs, load average {load_before[0]:.2f} {load_before[1]:.2f} (1, 5 min)")
     print(f"model {model}, targets {args.market}, Ray {ray.__version__}", flush=True)
-    prepare_models(model)
-    results: dict[str, Any] = {"cores": cores, "model": model, "market": args.market}
+    t0 = time.perf_counter()
+    prepare_models(model)  # what each new worker pays once: import + session creation
+    load_s = time.perf_counter() - t0
+    print(f"model sessions created in a fresh process: {load_s:.2f} s", flush=True)
+    results: dict[str, Any] = {
+        "cores": cores,
+        "model": model,
+        "market": args.market,
+        "model_load_s": round(load_s, 2),
+    }
 
     with tempfile.TemporaryDirectory(prefix="packshot-bench-backends-") as tmp:
         root = Path(tmp)
@@ -180,7 +191,7 @@ def main() -> int:
 
         t0 = time.perf_counter()
         ray.init(
-            address=args.ray_address,
+            address=args.ray_address or "local",
             num_cpus=None if args.ray_address else cores,
             include_dashboard=False,
             log_to_driver=False,
@@ -202,6 +213,17 @@ def main() -> int:
                 rows.append(run_batch(label, catalog, root / label, presets, model, backend))
             digests[label] = digest(root / label)
         results["batches"] = rows
+        first = next(iter(digests))
+        read = sum(photos[i % len(photos)].stat().st_size for i in range(args.items))
+        written = sum(p.stat().st_size for p in (root / first).rglob("*.jpg"))
+        results["io_mb_per_item"] = {
+            "read": read / args.items / 1e6,
+            "written": written / args.items / 1e6,
+        }
+        print(
+            f"storage traffic per item: {read / args.items / 1e6:.2f} MB read, "
+            f"{written / args.items / 1e6:.2f} MB written"
+        )
         same = len({json.dumps(d, sort_keys=True) for d in digests.values()}) == 1
         by_threads = {
             "1 thread per worker": [digests[k] for k in ("local-2", "ray-2") if k in digests],

@@ -45,7 +45,7 @@ def ray_cluster(model_cache: Path) -> Iterator[str]:
         # Set before the cluster starts so its raylet and every worker inherit them.
         mp.setenv("RAY_USAGE_STATS_ENABLED", "0")
         mp.setenv(registry.MODELS_DIR_ENV, str(model_cache))
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init("local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         try:
             address = ray.get_runtime_context().gcs_address
             assert address.startswith("127."), address

@@ -235,7 +235,8 @@ class RayBackend(Backend):
                 **self.init_options,
             }
             try:
-                ray.init(address=self.address, **options)
+                # "local": a new single-node Ray, never a stale one found in /tmp/ray.
+                ray.init(address=self.address or "local", **options)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = self.address or "a local Ray instance"
                 raise InputError(
