@@ -92,3 +92,20 @@ def test_an_error_in_the_function_is_the_items_alone(tmp_path: Path) -> None:
         bad = results[tmp_path / "missing"]
         assert not bad.ok and "task failed" in (bad.error or "") and bad.attempts == 1
         (tmp_path / "here").touch()
+
+
+def test_cli_names_an_unknown_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from packshot.cli import app
+
+    monkeypatch.delenv(BACKEND_ENV, raising=False)
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"not read: the back-end is checked first")
+    args = ["listing", str(photo), "--market", "ebay", "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, [*args, "--backend", "spark"])
+    assert result.exit_code == 2, result.output
+    assert "unknown batch back-end 'spark'; use one of local, ray" in result.output
+    result = CliRunner().invoke(app, args, env={BACKEND_ENV: "dask"})
+    assert result.exit_code == 2 and "'dask'" in result.output
+    assert not (tmp_path / "out").exists()
