@@ -28,7 +28,7 @@ install: $(VENV)/.installed
 dev: $(VENV)/.dev
 
 models: install
-	$(BIN)/packshot models install u2net u2netp
+	$(BIN)/packshot models install u2net u2netp ppocr-det
 
 samples: install
 	$(BIN)/packshot samples $(SAMPLES)

@@ -39,9 +39,10 @@ from packshot.ops.framing import place_on_canvas
 from packshot.ops.resample import resize_method, resize_to
 from packshot.pipeline import storage
 from packshot.pipeline.backends import Backend, get_backend
-from packshot.pipeline.cutout import Cutout, cutout, prepare_models
+from packshot.pipeline.cutout import Cutout, cutout, meaningful_alpha, prepare_models
 from packshot.pipeline.manifest import Manifest, TargetRecord
 from packshot.pipeline.sources import Source, load_source, read_sources
+from packshot.pipeline.steps import StepCall, apply_steps, steps_key
 from packshot.presets import Preset, parse_aspect
 
 logger = logging.getLogger(__name__)
@@ -66,11 +67,13 @@ def render_white(cut: Cutout, preset: Preset) -> Rendered:
         fill=preset.target_fill,
         margin=preset.margin,
         color=preset.background_color,
+        upscaler=upscale,
     )
     return Rendered(
         placed.rgb,
         {
             "method": "place",
+            "resize": f"fsrcnn-x{placed.upscaled}" if placed.upscaled > 1 else "resample",
             "fill": round(placed.fill.bbox_long_share, 4),
             "area_share": round(placed.fill.area_share, 4),
             "scale": round(placed.scale, 4),
@@ -117,10 +120,14 @@ def encode_for(pixels: ImageArray, preset: Preset) -> tuple[bytes, int]:
     )
 
 
-def fingerprint(preset: Preset, model: str) -> str:
-    """What a target's output depends on besides the source: its preset and the model."""
+def fingerprint(preset: Preset, model: str, steps: Sequence[StepCall] = ()) -> str:
+    """What a target's output depends on besides the source: its preset, the model and
+    the recipe's steps."""
     settings = {k: v for k, v in preset.as_dict().items() if k != "origin"}
-    blob = json.dumps({"preset": settings, "model": model}, sort_keys=True, default=str)
+    what: dict[str, Any] = {"preset": settings, "model": model}
+    if steps:  # absent for step-less batches, so their manifests stay valid
+        what["steps"] = steps_key(steps)
+    blob = json.dumps(what, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -129,23 +136,35 @@ def output_path(out_dir: Path, sku: str, preset: Preset) -> Path:
 
 
 def process_source(
-    source: Source, presets: Sequence[Preset], out_dir: Path, model: str
+    source: Source,
+    presets: Sequence[Preset],
+    out_dir: Path,
+    model: str,
+    steps: Sequence[StepCall] = (),
 ) -> list[TargetRecord]:
-    """Render, encode and write every target of one source; one record per target.
+    """Apply the recipe's steps, then render, encode and write every target of one
+    source; one record per target.
 
     Never raises for a bad image or a failing target: the failure is the record.
     """
     t0 = time.perf_counter()
     try:
         loaded = load_source(source)
-        rgb = loaded.pixels[..., :3]
-        cut = cutout(loaded.pixels, model=model)
+        pixels, step_infos = apply_steps(loaded.pixels, steps)
+        rgb = pixels[..., :3]
+        if steps and meaningful_alpha(pixels) is not None:
+            # A step (isolation, a new scene) made the matte: the targets use it as is.
+            cut = Cutout(rgba=pixels, model=f"step:{steps[-1].name}", timings={})
+        else:
+            cut = cutout(pixels, model=model)
     except PackshotError as exc:
         return [_failed(source, p, str(exc)) for p in presets]
     except Exception as exc:  # one image must never take the batch down
         logger.exception("unexpected failure on %s", source.location)
         return [_failed(source, p, _internal(source, exc)) for p in presets]
-    shared = {"cutout_s": round(time.perf_counter() - t0, 3), "model": cut.model}
+    shared: dict[str, Any] = {"cutout_s": round(time.perf_counter() - t0, 3), "model": cut.model}
+    if step_infos:
+        shared["steps"] = step_infos
     records = []
     for preset in presets:
         t1 = time.perf_counter()
@@ -162,7 +181,7 @@ def process_source(
             records.append(_failed(source, preset, _internal(source, exc)))
             continue
         info = {
-            "fingerprint": fingerprint(preset, model),
+            "fingerprint": fingerprint(preset, model, steps),
             **shared,
             **rendered.info,
             "width": preset.width,
@@ -202,10 +221,13 @@ def run_listing(
     model: str = DEFAULT_ENSEMBLE,
     workers: int | None = None,
     on_source: Callable[[Source, list[TargetRecord]], None] | None = None,
+    steps: Sequence[StepCall] = (),
     backend: str | Backend = "local",
     ray_address: str | None = None,
 ) -> list[TargetRecord]:
     """Run a listing batch; returns the manifest's records for this batch's sources.
+
+    ``steps`` (a recipe's) run on each source before its targets are rendered.
 
     ``backend`` runs the sources: ``"local"`` worker processes (``workers`` of them share
     the cores, default one per core, one thread each), ``"ray"`` actors on the cluster at
@@ -228,7 +250,7 @@ def run_listing(
                 [
                     p
                     for p in presets
-                    if not manifest.is_done(src.sku, p.name, fingerprint(p, model))
+                    if not manifest.is_done(src.sku, p.name, fingerprint(p, model, steps))
                 ],
             )
             for src in sources
@@ -241,7 +263,7 @@ def run_listing(
             prepare_models(model)  # fail fast, once, on an unusable model
             runner = get_backend(backend, address=ray_address, workers=workers)
             try:
-                _run(pending, out, model, runner, manifest, on_source)
+                _run(pending, out, model, tuple(steps), runner, manifest, on_source)
             finally:
                 if runner is not backend:  # made here from a name: ours to close
                     runner.close()
@@ -252,7 +274,9 @@ def run_listing(
         manifest.close()
 
 
-def _process_item(item: tuple[Source, list[Preset]], out: str, model: str) -> list[TargetRecord]:
+def _process_item(
+    item: tuple[Source, list[Preset]], out: str, model: str, steps: tuple[StepCall, ...]
+) -> list[TargetRecord]:
     """:func:`process_source` in a worker, with sources and outputs on shared storage.
 
     Storage URLs are staged through a local temporary folder: the source is downloaded
@@ -260,7 +284,7 @@ def _process_item(item: tuple[Source, list[Preset]], out: str, model: str) -> li
     """
     source, presets = item
     if not storage.is_remote(source.location) and not storage.is_remote(out):
-        return process_source(source, presets, Path(out), model)
+        return process_source(source, presets, Path(out), model, steps)
     with tempfile.TemporaryDirectory(prefix="packshot-item-") as tmp:
         local = source.location
         if storage.is_remote(source.location):
@@ -270,7 +294,7 @@ def _process_item(item: tuple[Source, list[Preset]], out: str, model: str) -> li
             except PackshotError as exc:
                 return [_failed(source, p, str(exc)) for p in presets]
         local_out = Path(tmp, "out") if storage.is_remote(out) else Path(out)
-        records = process_source(Source(source.sku, local), presets, local_out, model)
+        records = process_source(Source(source.sku, local), presets, local_out, model, steps)
         return [_publish(rec, source, local, local_out, out) for rec in records]
 
 
@@ -294,13 +318,14 @@ def _run(
     pending: list[tuple[Source, list[Preset]]],
     out: str,
     model: str,
+    steps: tuple[StepCall, ...],
     backend: Backend,
     manifest: Manifest,
     on_source: Callable[[Source, list[TargetRecord]], None] | None,
 ) -> None:
     # The driver is the manifest's only writer; each result is committed as it arrives.
     # Paths go out absolute: a worker (a Ray actor, another node) has its own directory.
-    work = functools.partial(_process_item, out=out, model=model)
+    work = functools.partial(_process_item, out=out, model=model, steps=steps)
     items = [(_absolute(src), ps) for src, ps in pending]
     for (src, ps), finished in backend.map(work, items):
         if finished.value is not None:

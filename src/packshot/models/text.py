@@ -1,0 +1,194 @@
+"""Text detection: where the text, price tags and watermarks are (not what they say).
+
+The DB family (differentiable binarisation, PP-OCR's detector): the network predicts a
+per-pixel probability of "inside a text line", shrunk towards each line's centre; lines are
+the connected regions above ``thresh``, kept when their mean probability reaches
+``box_thresh``, and grown back by ``area * unclip_ratio / perimeter`` (the inverse of the
+shrink used in training). Sizes and thresholds come from the model's registry ``io``
+table, so other DB-family weights registered by path work without code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from packshot.errors import InputError, ModelError
+from packshot.models.registry import ModelSpec, default_model, get_spec
+from packshot.models.runtime import session
+from packshot.ops.geometry import Box
+
+ImageArray = npt.NDArray[np.uint8]
+FloatArray = npt.NDArray[np.float32]
+
+TASK = "text-detection"
+# DB nets downsample by 32; inputs must be multiples of it.
+STRIDE = 32
+# Regions thinner than this (network pixels) are noise, not a line of text.
+MIN_SIDE = 3
+MAX_CANDIDATES = 1000
+# DB detectors sometimes call a whole textured photo one "line" (seen on scikit-image's
+# coffee at every scale); real text never covers most of a product photo.
+MAX_AREA_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class TextBox:
+    """One detected text line: its upright bounding box in image pixels, its (possibly
+    rotated) quadrilateral as 4x2 float32 x,y corners, and the detector's mean score."""
+
+    box: Box
+    polygon: FloatArray
+    score: float
+
+    @property
+    def area(self) -> int:
+        return self.box.width * self.box.height
+
+
+class TextDetector:
+    """A DB text detector: RGB image in, text-line boxes out."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        io = spec.io
+        self.spec = spec
+        self.long_side = int(io.get("long_side", 960))
+        self.bgr = io.get("channels", "BGR") == "BGR"
+        self.scale = float(io.get("scale", 255.0))
+        self.mean = np.asarray(io.get("mean", [0.5, 0.5, 0.5]), dtype=np.float32)
+        self.std = np.asarray(io.get("std", [0.5, 0.5, 0.5]), dtype=np.float32)
+        self.thresh = float(io.get("thresh", 0.3))
+        self.box_thresh = float(io.get("box_thresh", 0.5))
+        self.unclip_ratio = float(io.get("unclip_ratio", 1.6))
+        self._session = session(spec.name)
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelError(f"model {spec.name!r} has {len(inputs)} inputs; expected one image")
+        self._input = inputs[0].name
+        self._output = self._session.get_outputs()[0].name
+
+    def network_size(self, height: int, width: int) -> tuple[int, int]:
+        """(H, W) the image is resized to: long side at most ``long_side``, never upscaled
+        past it, each side rounded to a multiple of the stride."""
+        ratio = min(1.0, self.long_side / max(height, width))
+        h = max(STRIDE, round(height * ratio / STRIDE) * STRIDE)
+        w = max(STRIDE, round(width * ratio / STRIDE) * STRIDE)
+        return h, w
+
+    def preprocess(self, rgb: ImageArray) -> FloatArray:
+        h, w = self.network_size(*rgb.shape[:2])
+        x = cv2.resize(rgb[..., :3], (w, h), interpolation=cv2.INTER_AREA)
+        if self.bgr:
+            x = x[..., ::-1]
+        xf = (x.astype(np.float32) / self.scale - self.mean) / self.std
+        return np.ascontiguousarray(xf.transpose(2, 0, 1)[None], dtype=np.float32)
+
+    def probability(self, rgb: ImageArray) -> FloatArray:
+        """The text probability map at the network's resolution."""
+        if rgb.ndim != 3 or rgb.shape[2] < 3:
+            raise InputError(f"expected an RGB image, got an array of shape {rgb.shape}")
+        out = self._session.run([self._output], {self._input: self.preprocess(rgb)})[0]
+        return np.asarray(out, dtype=np.float32).reshape(out.shape[-2:])
+
+    def detect(self, rgb: ImageArray, max_area_share: float = MAX_AREA_SHARE) -> list[TextBox]:
+        """Text lines in ``rgb``, top to bottom then left to right; lines whose box covers
+        more than ``max_area_share`` of the image are dropped (a known false positive)."""
+        height, width = rgb.shape[:2]
+        lines = lines_from_probability(
+            self.probability(rgb),
+            (height, width),
+            thresh=self.thresh,
+            box_thresh=self.box_thresh,
+            unclip_ratio=self.unclip_ratio,
+        )
+        return [t for t in lines if t.area <= max_area_share * height * width]
+
+
+def lines_from_probability(
+    prob: FloatArray,
+    image_hw: tuple[int, int],
+    *,
+    thresh: float,
+    box_thresh: float,
+    unclip_ratio: float,
+) -> list[TextBox]:
+    """DB post-processing: text-line quadrilaterals from a probability map, in the
+    coordinates of an image of ``image_hw`` (the map may be smaller)."""
+    ph, pw = prob.shape
+    sy, sx = image_hw[0] / ph, image_hw[1] / pw
+    # Touching characters' kernels are joined into one line, as PP-OCR does.
+    bitmap = cv2.dilate((prob > thresh).astype(np.uint8), np.ones((2, 2), np.uint8))
+    contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    found: list[TextBox] = []
+    for contour in contours[:MAX_CANDIDATES]:
+        (cx, cy), (rw, rh), angle = cv2.minAreaRect(contour)
+        if min(rw, rh) < MIN_SIDE:
+            continue
+        score = _mean_inside(prob, cv2.boxPoints(((cx, cy), (rw, rh), angle)))
+        if score < box_thresh:
+            continue
+        grow = rw * rh * unclip_ratio / max(2.0 * (rw + rh), 1e-6)
+        rw, rh = rw + 2 * grow, rh + 2 * grow
+        if min(rw, rh) < MIN_SIDE + 2:
+            continue
+        quad = cv2.boxPoints(((cx, cy), (rw, rh), angle)).astype(np.float32)
+        quad[:, 0] = np.clip(quad[:, 0] * sx, 0, image_hw[1])
+        quad[:, 1] = np.clip(quad[:, 1] * sy, 0, image_hw[0])
+        found.append(TextBox(_upright(quad, image_hw), _clockwise(quad), round(score, 4)))
+    found.sort(key=lambda t: (t.box.y0, t.box.x0))
+    return found
+
+
+def _mean_inside(prob: FloatArray, quad: npt.NDArray[Any]) -> float:
+    """Mean probability inside a quadrilateral (on its bounding rectangle only: fast)."""
+    h, w = prob.shape
+    x0, y0 = (max(0, math.floor(float(v))) for v in quad.min(axis=0))
+    x1 = min(w, math.ceil(float(quad[:, 0].max())) + 1)
+    y1 = min(h, math.ceil(float(quad[:, 1].max())) + 1)
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(mask, [np.round(quad - (x0, y0)).astype(np.int32)], 1)
+    if not mask.any():
+        return 0.0
+    return float(prob[y0:y1, x0:x1][mask > 0].mean())
+
+
+def _upright(quad: FloatArray, image_hw: tuple[int, int]) -> Box:
+    x0, y0 = (math.floor(float(v)) for v in quad.min(axis=0))
+    x1, y1 = (math.ceil(float(v)) for v in quad.max(axis=0))
+    return Box(max(0, x0), max(0, y0), min(image_hw[1], x1), min(image_hw[0], y1))
+
+
+def _clockwise(quad: FloatArray) -> FloatArray:
+    """Corners ordered top-left, top-right, bottom-right, bottom-left."""
+    s = quad.sum(axis=1)
+    d = np.diff(quad, axis=1).ravel()
+    tl, br = quad[np.argmin(s)], quad[np.argmax(s)]
+    tr, bl = quad[np.argmin(d)], quad[np.argmax(d)]
+    return np.stack([tl, tr, br, bl]).astype(np.float32)
+
+
+_DETECTORS: dict[str, TextDetector] = {}
+
+
+def text_detector(name: str | None = None) -> TextDetector:
+    """The per-process detector for a registered text-detection model (default if None)."""
+    spec = default_model(TASK) if name is None else get_spec(name)
+    if spec.task != TASK:
+        raise InputError(f"model {spec.name!r} is a {spec.task} model, not a {TASK} model")
+    if spec.name not in _DETECTORS:
+        _DETECTORS[spec.name] = TextDetector(spec)
+    return _DETECTORS[spec.name]
+
+
+def detect_text(
+    rgb: ImageArray, *, model: str | None = None, max_area_share: float = MAX_AREA_SHARE
+) -> list[TextBox]:
+    """Text lines (price tags, stickers, watermarks, printed labels) in an RGB image."""
+    return text_detector(model).detect(rgb, max_area_share)
