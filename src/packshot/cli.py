@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from packshot import __version__
 from packshot.errors import PackshotError
+from packshot.isolate_cli import isolate_command
 from packshot.models.salient import DEFAULT_ENSEMBLE, ENSEMBLES
 from packshot.models_cli import models_app
 from packshot.pipeline.backends import BACKEND_ENV, RAY_ADDRESS_ENV, Backend, get_backend
@@ -40,6 +41,7 @@ app = typer.Typer(
 )
 app.add_typer(models_app, name="models")
 app.add_typer(presets_app, name="presets")
+app.command("isolate")(isolate_command)
 
 err = Console(stderr=True)
 out = Console()
