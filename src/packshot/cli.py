@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -19,11 +20,13 @@ from packshot.errors import PackshotError
 from packshot.isolate_cli import isolate_command
 from packshot.models.salient import DEFAULT_ENSEMBLE, ENSEMBLES
 from packshot.models_cli import models_app
+from packshot.pipeline.backends import BACKEND_ENV, RAY_ADDRESS_ENV, Backend, get_backend
 from packshot.pipeline.cutout import ItemResult, collect_sources, cutout_files
 from packshot.pipeline.listing import run_listing
 from packshot.pipeline.manifest import TargetRecord
 from packshot.pipeline.recipe import load_recipe, run_recipe
 from packshot.pipeline.sources import Source, read_sources
+from packshot.pipeline.storage import state_dir
 from packshot.presets import parse_preset_names
 from packshot.presets_cli import presets_app
 from packshot.repair_cli import (
@@ -56,6 +59,23 @@ out = Console()
 
 # Above this many images a progress bar is worth the screen space.
 PROGRESS_MIN_ITEMS = 3
+
+BatchOutOption = typer.Option(
+    "--out", "-o", help="Output folder, or a storage URL (s3://..., needs fsspec)."
+)
+WorkersOption = typer.Option(
+    "--workers", "-j", help="Worker processes, or Ray actors (default: cores / cluster CPUs)."
+)
+BackendOption = typer.Option(
+    "--backend",
+    envvar=BACKEND_ENV,
+    help="Where the batch runs: local (worker processes here) or ray (a Ray cluster).",
+)
+RayAddressOption = typer.Option(
+    "--ray-address",
+    envvar=RAY_ADDRESS_ENV,
+    help="Ray cluster to join (host:port from `ray start --head`; default: a local Ray).",
+)
 
 
 def _fail(exc: PackshotError) -> typer.Exit:
@@ -174,13 +194,13 @@ def listing(
             "--market", "-m", help="Presets, comma-separated or repeated ('all' for every one)."
         ),
     ],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    out_dir: Annotated[str, BatchOutOption],
     model: Annotated[
         str, typer.Option("--model", help="Cutout ensemble or model name.")
     ] = DEFAULT_ENSEMBLE,
-    workers: Annotated[
-        int | None, typer.Option("--workers", "-j", help="Worker processes (default: cores).")
-    ] = None,
+    workers: Annotated[int | None, WorkersOption] = None,
+    backend: Annotated[str, BackendOption] = "local",
+    ray_address: Annotated[str | None, RayAddressOption] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Every marketplace's image for each source: OUT/<sku>/<target>.<ext> + report.html.
@@ -188,13 +208,14 @@ def listing(
     Re-running continues an interrupted batch without redoing finished outputs.
     """
 
-    def batch(on_source: OnSource) -> list[TargetRecord]:
+    def batch(on_source: OnSource, runner: Backend) -> list[TargetRecord]:
         presets = parse_preset_names(market)
         return run_listing(
-            sources, presets, out_dir, model=model, workers=workers, on_source=on_source
+            sources, presets, out_dir, model=model, on_source=on_source, backend=runner
         )
 
-    _run_batch(batch, sources, out_dir, "listing", "packshot listing", quiet=quiet)
+    where = BatchPlace(backend, ray_address, workers)
+    _run_batch(batch, sources, out_dir, "listing", "packshot listing", where, quiet=quiet)
 
 
 @app.command("run")
@@ -204,10 +225,10 @@ def run_command(
         list[str],
         typer.Argument(help="Image files, folders, CSV/JSON manifests (sku,image) or URLs."),
     ],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
-    workers: Annotated[
-        int | None, typer.Option("--workers", "-j", help="Worker processes (default: cores).")
-    ] = None,
+    out_dir: Annotated[str, BatchOutOption],
+    workers: Annotated[int | None, WorkersOption] = None,
+    backend: Annotated[str, BackendOption] = "local",
+    ray_address: Annotated[str | None, RayAddressOption] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Run a recipe (cutout model + targets): OUT/<sku>/<target>.<ext> + report.html.
@@ -216,27 +237,40 @@ def run_command(
     Re-running continues an interrupted batch without redoing finished outputs.
     """
 
-    def batch(on_source: OnSource) -> list[TargetRecord]:
+    def batch(on_source: OnSource, runner: Backend) -> list[TargetRecord]:
         loaded = load_recipe(recipe)
-        return run_recipe(loaded, sources, out_dir, workers=workers, on_source=on_source)
+        return run_recipe(loaded, sources, out_dir, on_source=on_source, backend=runner)
 
-    _run_batch(batch, sources, out_dir, "run", f"packshot run {recipe.name}", quiet=quiet)
+    where = BatchPlace(backend, ray_address, workers)
+    title = f"packshot run {recipe.name}"
+    _run_batch(batch, sources, out_dir, "run", title, where, quiet=quiet)
 
 
 OnSource = Callable[[Source, list[TargetRecord]], None]
 
 
+@dataclass(frozen=True)
+class BatchPlace:
+    """Where a batch runs, as the command line gave it."""
+
+    backend: str
+    ray_address: str | None
+    workers: int | None
+
+
 def _run_batch(
-    batch: Callable[[OnSource], list[TargetRecord]],
+    batch: Callable[[OnSource, Backend], list[TargetRecord]],
     sources: list[str],
-    out_dir: Path,
+    out_dir: str,
     label: str,
     title: str,
+    where: BatchPlace,
     *,
     quiet: bool,
 ) -> None:
     """Run a listing-style batch with progress, failures on stderr, report, exit code."""
     try:
+        runner = get_backend(where.backend, address=where.ray_address, workers=where.workers)
         total = len(read_sources(sources))
         with _progress(total, label, enabled=not quiet) as tick:
 
@@ -251,8 +285,9 @@ def _run_batch(
                         )
                 tick()
 
-            records = batch(report)
-        page = write_listing_report(records, out_dir, title=title)
+            with runner:
+                records = batch(report, runner)
+        page = write_listing_report(records, state_dir(out_dir), title=title)
     except PackshotError as exc:
         raise _fail(exc) from None
     if not quiet:

@@ -6,21 +6,23 @@ preset's fill, background-keeping targets extend the photo's own background to t
 preset's aspect. Each output is encoded within the preset's format and size budget and
 written atomically to ``<out>/<sku>/<target>.<ext>``.
 
-Batches run sources in parallel worker processes (one model session per worker) and
-record every (SKU, target) in the manifest, so an interrupted batch resumes where it
-stopped and a failed image fails alone.
+Batches run sources on a back-end (local worker processes or a Ray cluster, see
+:mod:`packshot.pipeline.backends`; one model session per worker) and record every
+(SKU, target) in the manifest, so an interrupted batch resumes where it stopped and a
+failed image fails alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,8 @@ from packshot.models.upscale import upscale
 from packshot.ops.extend import extend_to_aspect
 from packshot.ops.framing import place_on_canvas
 from packshot.ops.resample import resize_method, resize_to
+from packshot.pipeline import storage
+from packshot.pipeline.backends import Backend, get_backend
 from packshot.pipeline.cutout import Cutout, cutout, meaningful_alpha, prepare_models
 from packshot.pipeline.manifest import Manifest, TargetRecord
 from packshot.pipeline.sources import Source, load_source, read_sources
@@ -209,11 +213,6 @@ def _internal(source: Source, exc: Exception) -> str:
     return f"{source.location}: internal error ({type(exc).__name__}: {exc})"
 
 
-def _init_worker(threads: int) -> None:
-    # Sessions are created lazily in each worker; this sets their thread count.
-    os.environ["PACKSHOT_THREADS"] = str(threads)
-
-
 def run_listing(
     inputs: Sequence[str | Path],
     presets: Sequence[Preset],
@@ -223,18 +222,27 @@ def run_listing(
     workers: int | None = None,
     on_source: Callable[[Source, list[TargetRecord]], None] | None = None,
     steps: Sequence[StepCall] = (),
+    backend: str | Backend = "local",
+    ray_address: str | None = None,
 ) -> list[TargetRecord]:
     """Run a listing batch; returns the manifest's records for this batch's sources.
 
     ``steps`` (a recipe's) run on each source before its targets are rendered.
 
-    ``workers`` processes share the cores (default: one per core, one thread each).
-    Targets already done (per the manifest, file present) are skipped.
+    ``backend`` runs the sources: ``"local"`` worker processes (``workers`` of them share
+    the cores, default one per core, one thread each), ``"ray"`` actors on the cluster at
+    ``ray_address`` (``workers`` actors, default one per cluster CPU), or a
+    :class:`~packshot.pipeline.backends.Backend` the caller owns. Every worker must see
+    the sources and ``out_dir``: shared paths, or storage URLs (``s3://...``; see
+    :mod:`packshot.pipeline.storage`, the manifest then stays in its ``state_dir``).
+    Targets already done (per the manifest, file present) are skipped; results are
+    recorded as they arrive.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = str(out_dir) if storage.is_remote(out_dir) else os.path.abspath(out_dir)
+    state = storage.state_dir(out)
+    state.mkdir(parents=True, exist_ok=True)
     sources = read_sources(inputs)
-    manifest = Manifest(out)
+    manifest = Manifest(state)
     try:
         todo = [
             (
@@ -253,8 +261,12 @@ def run_listing(
                 on_source(src, [])
         if pending:
             prepare_models(model)  # fail fast, once, on an unusable model
-            count = workers or max(1, os.cpu_count() or 1)
-            _run(pending, out, model, tuple(steps), count, manifest, on_source)
+            runner = get_backend(backend, address=ray_address, workers=workers)
+            try:
+                _run(pending, out, model, tuple(steps), runner, manifest, on_source)
+            finally:
+                if runner is not backend:  # made here from a name: ours to close
+                    runner.close()
         wanted = {s.sku for s in sources}
         names = {p.name for p in presets}
         return [r for r in manifest.records() if r.sku in wanted and r.target in names]
@@ -262,38 +274,71 @@ def run_listing(
         manifest.close()
 
 
+def _process_item(
+    item: tuple[Source, list[Preset]], out: str, model: str, steps: tuple[StepCall, ...]
+) -> list[TargetRecord]:
+    """:func:`process_source` in a worker, with sources and outputs on shared storage.
+
+    Storage URLs are staged through a local temporary folder: the source is downloaded
+    before, the outputs uploaded after, and the records name the URLs.
+    """
+    source, presets = item
+    if not storage.is_remote(source.location) and not storage.is_remote(out):
+        return process_source(source, presets, Path(out), model, steps)
+    with tempfile.TemporaryDirectory(prefix="packshot-item-") as tmp:
+        local = source.location
+        if storage.is_remote(source.location):
+            local = str(Path(tmp, "in", source.location.rsplit("/", 1)[-1] or "source"))
+            try:
+                storage.write_bytes(local, storage.read_bytes(source.location))
+            except PackshotError as exc:
+                return [_failed(source, p, str(exc)) for p in presets]
+        local_out = Path(tmp, "out") if storage.is_remote(out) else Path(out)
+        records = process_source(Source(source.sku, local), presets, local_out, model, steps)
+        return [_publish(rec, source, local, local_out, out) for rec in records]
+
+
+def _publish(
+    rec: TargetRecord, source: Source, local: str, local_out: Path, out: str
+) -> TargetRecord:
+    """A staged record as the batch sees it: the source's URL, the output uploaded."""
+    error = rec.error.replace(local, source.location) if rec.error else rec.error
+    rec = dataclasses.replace(rec, source=source.location, error=error)
+    if not rec.ok or rec.output is None or not storage.is_remote(out):
+        return rec
+    target = storage.join(out, *Path(rec.output).relative_to(local_out).parts)
+    try:
+        storage.write_bytes(target, Path(rec.output).read_bytes())
+    except PackshotError as exc:
+        return dataclasses.replace(rec, state="failed", output=None, bytes=None, error=str(exc))
+    return dataclasses.replace(rec, output=target)
+
+
 def _run(
     pending: list[tuple[Source, list[Preset]]],
-    out: Path,
+    out: str,
     model: str,
     steps: tuple[StepCall, ...],
-    workers: int,
+    backend: Backend,
     manifest: Manifest,
     on_source: Callable[[Source, list[TargetRecord]], None] | None,
 ) -> None:
-    def done(src: Source, records: list[TargetRecord]) -> None:
+    # The driver is the manifest's only writer; each result is committed as it arrives.
+    # Paths go out absolute: a worker (a Ray actor, another node) has its own directory.
+    work = functools.partial(_process_item, out=out, model=model, steps=steps)
+    items = [(_absolute(src), ps) for src, ps in pending]
+    for (src, ps), finished in backend.map(work, items):
+        if finished.value is not None:
+            records = finished.value
+        else:
+            records = [_failed(src, p, f"{src.location}: {finished.error}") for p in ps]
         for rec in records:
             manifest.record(rec)
         if on_source is not None:
             on_source(src, records)
 
-    if workers == 1 or len(pending) == 1:
-        for src, ps in pending:
-            done(src, process_source(src, ps, out, model, steps))
-        return
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(threads,)
-    ) as pool:
-        futures: dict[Future[list[TargetRecord]], tuple[Source, list[Preset]]] = {
-            pool.submit(process_source, src, ps, out, model, steps): (src, ps)
-            for src, ps in pending
-        }
-        for future in as_completed(futures):
-            src, ps = futures[future]
-            try:
-                records = future.result()
-            except Exception as exc:  # a worker died (killed, out of memory)
-                records = [_failed(src, p, f"{src.location}: worker failed ({exc})") for p in ps]
-            done(src, records)
+
+def _absolute(src: Source) -> Source:
+    if src.is_url or storage.is_remote(src.location):
+        return src
+    return Source(src.sku, os.path.abspath(src.location))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from packshot.errors import InputError
+from packshot.pipeline import storage
 
 MANIFEST_NAME = "manifest.sqlite"
 
@@ -103,8 +104,8 @@ class Manifest:
             return False
         if fingerprint is not None and json.loads(row[2]).get("fingerprint") != fingerprint:
             return False
-        path = Path(row[0])
-        return path.is_file() and path.stat().st_size == row[1]
+        recorded: int | None = row[1]
+        return storage.size(row[0]) == recorded
 
     def records(self) -> list[TargetRecord]:
         rows = self._db.execute(

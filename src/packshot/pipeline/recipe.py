@@ -44,6 +44,7 @@ import yaml
 
 from packshot.errors import InputError, PackshotError, UnknownModelError
 from packshot.models.salient import DEFAULT_ENSEMBLE, ENSEMBLES, resolve_ensemble
+from packshot.pipeline.backends import Backend
 from packshot.pipeline.listing import run_listing
 from packshot.pipeline.manifest import TargetRecord
 from packshot.pipeline.sources import Source
@@ -366,11 +367,13 @@ def run_recipe(
     out_dir: str | Path,
     workers: int | None = None,
     on_source: Callable[[Source, list[TargetRecord]], None] | None = None,
+    backend: str | Backend = "local",
+    ray_address: str | None = None,
 ) -> list[TargetRecord]:
     """Run ``recipe`` (a :class:`Recipe` or a recipe file) over ``sources`` into ``out_dir``.
 
     The batch is :func:`run_listing` with the recipe's model and targets: same outputs
-    (``<out>/<sku>/<target>.<ext>``), manifest, resume and per-image failures.
+    (``<out>/<sku>/<target>.<ext>``), manifest, resume, per-image failures and back-ends.
     """
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
@@ -382,4 +385,6 @@ def run_recipe(
         workers=workers,
         on_source=on_source,
         steps=recipe.steps,
+        backend=backend,
+        ray_address=ray_address,
     )

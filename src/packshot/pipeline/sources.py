@@ -1,7 +1,8 @@
 """What a batch works on: SKUs and their source images, from files, folders or manifests.
 
 A source is named by a SKU (the file's stem unless a manifest gives one) and a location
-(a local path or an http(s) URL). Manifests are CSV (a header with ``sku`` and one of
+(a local path, an http(s) URL, or a storage URL such as ``s3://`` read through
+:mod:`packshot.pipeline.storage`). Manifests are CSV (a header with ``sku`` and one of
 ``image``, ``image_url``, ``path``, ``url``) or JSON (a list of objects with the same keys).
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from packshot.errors import InputError
 from packshot.fetch import fetch_bytes
 from packshot.imageio import LoadedImage, iter_image_files, load_image
+from packshot.pipeline.storage import is_remote
 
 LOCATION_KEYS = ("image", "image_url", "path", "url")
 MANIFEST_SUFFIXES = (".csv", ".json")
@@ -50,7 +52,7 @@ def read_sources(inputs: Sequence[str | Path]) -> list[Source]:
     images: list[str | Path] = []
     for item in inputs:
         text = str(item)
-        if text.startswith(("http://", "https://")):
+        if text.startswith(("http://", "https://")) or is_remote(text):
             found.append(Source(safe_sku(Path(text.split("?")[0]).stem), text))
         elif Path(text).is_file() and Path(text).suffix.lower() in MANIFEST_SUFFIXES:
             found.extend(read_manifest(Path(text)))
@@ -81,7 +83,7 @@ def read_manifest(path: Path) -> list[Source]:
         location = next((str(row[k]).strip() for k in LOCATION_KEYS if row.get(k)), "")
         if not location:
             raise InputError(f"{where}: no image given (one of {', '.join(LOCATION_KEYS)})")
-        if not location.startswith(("http://", "https://")):
+        if not location.startswith(("http://", "https://")) and not is_remote(location):
             location = str((path.parent / location).resolve())
         sku = str(row.get("sku") or "").strip() or Path(location.split("?")[0]).stem
         sources.append(Source(safe_sku(sku), location))
