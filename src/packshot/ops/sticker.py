@@ -37,6 +37,20 @@ _WINDOW = 2.0
 """The patch may extend this many box heights beyond the text box on each side."""
 
 
+_MIN_RING_SHARE = 0.4
+"""Share of the ring around the letters that must be the patch's colour. A tag hugging its
+text puts part of the ring outside the tag, on the photo."""
+
+
+def _dominant(pixels: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """The most common colour of ``pixels`` (Nx3): the median of the fullest 32-level bin.
+    A plain median mixes a tag's colour with the photo's where the ring straddles both."""
+    q = (pixels // 32).astype(np.int32)
+    code = (q[:, 0] * 8 + q[:, 1]) * 8 + q[:, 2]
+    mode = np.bincount(code, minlength=512).argmax()
+    return np.asarray(np.median(pixels[code == mode], axis=0), dtype=np.float32)
+
+
 def _grow(box: Box, pad: int, width: int, height: int) -> Box:
     return Box(
         max(0, box.x0 - pad),
@@ -64,13 +78,13 @@ def _patch(rgb: ImageArray, box: Box, pad: int) -> BoolArray | None:
     )
     if not ring.any():
         return None
-    colour = np.median(crop[ring], axis=0)
+    colour = _dominant(crop[ring])
     similar = np.abs(crop - colour).max(axis=2) <= _TOLERANCE
     _, labels = cv2.connectedComponents(similar.astype(np.uint8), connectivity=8)
     touching = np.unique(labels[ring & similar])
     touching = touching[touching > 0]
-    if touching.size == 0 or similar[ring].mean() < 0.5:
-        return None  # the ring is not one colour: no solid patch here
+    if touching.size == 0 or similar[ring].mean() < _MIN_RING_SHARE:
+        return None  # the ring is not mostly one colour: no solid patch here
     region = np.isin(labels, touching)
     # A patch reaching the window's border on a side the image continues is the background.
     open_sides = (

@@ -448,6 +448,8 @@ def run_reference_inpaint(pixels: ImageArray, params: Mapping[str, Any]) -> Step
 
 
 _SHADOW_KEYS = ("opacity", "softness", "height", "offset", "base", "direction")
+SCENE_FIELDS = ("placement", "scale", "floor", "shadow", "harmonize", "light_wrap", "grain", "seed")
+"""The keys :func:`scene_params` reads (recipes, the CLI and the HTTP API share them)."""
 
 
 def scene_params(params: Mapping[str, Any], step: str) -> SceneParams:
@@ -496,11 +498,7 @@ def run_replace_background(pixels: ImageArray, params: Mapping[str, Any]) -> Ste
     (``opacity``, ``softness``, ``direction``, ...), ``harmonize``, ``light_wrap``,
     ``grain``, ``model``."""
     step = "replace-background"
-    keys = (
-        "background", "width", "height", "placement", "scale", "floor", "shadow",
-        "harmonize", "light_wrap", "grain", "seed", "model",
-    )  # fmt: skip
-    _check_keys(params, keys, step)
+    _check_keys(params, ("background", "width", "height", "model", *SCENE_FIELDS), step)
     raw = params.get("background", "studio")
     background: Background
     if isinstance(raw, str) and raw == "studio":

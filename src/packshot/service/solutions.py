@@ -26,12 +26,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from packshot.errors import InputError
 from packshot.imageio import LoadedImage, encode_image, load_image
+from packshot.isolate.step import PARAMS as ISOLATE_PARAMS
+from packshot.isolate.step import run as run_isolate
 from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.ops.compose import ShadowParams, compose_on_color
 from packshot.pipeline.cutout import cutout
 from packshot.pipeline.listing import encode_for, render_keep, render_white, run_listing
+from packshot.pipeline.repair import (
+    SCENE_FIELDS,
+    Background,
+    load_mask,
+    parse_box,
+    reference_inpaint,
+    remove,
+    replace_background,
+    scene_params,
+)
 from packshot.pipeline.sources import safe_sku
 from packshot.presets import (
     ASPECTS,
@@ -249,6 +263,93 @@ def listing(req: RunRequest) -> RunResult:
     return RunResult(files, {"sku": sku, "targets": targets})
 
 
+def _mask(req: RunRequest, width: int, height: int) -> Any:
+    """The region a repair works on: the ``mask`` image (white = the region) and/or a
+    ``box`` field (x,y,w,h); None when neither was sent."""
+    mask = None
+    if "mask" in req.images:
+        mask = load_mask(req.load("mask").pixels, width, height, "mask")
+    box = req.fields.get("box")
+    if box is not None:
+        region = parse_box(box, width, height, "box")
+        mask = np.zeros((height, width), bool) if mask is None else mask
+        mask[region.slices] = True
+    return mask
+
+
+def product_isolation(req: RunRequest) -> RunResult:
+    """The object named by ``prompt`` (or inside ``box`` / under ``points``) as RGBA."""
+    fmt = _output_format(req.fields, "PNG", ("PNG", "WEBP"))
+    params = {k: req.fields[k] for k in ISOLATE_PARAMS if k in req.fields}
+    params.setdefault("model", req.cutout_model)
+    result = run_isolate(req.load().pixels, params)
+    return RunResult([_file("isolated", result.pixels, fmt)], result.info)
+
+
+def object_removal(req: RunRequest) -> RunResult:
+    """The photo with the ``mask`` image's region (or ``box``) repainted from its
+    surroundings."""
+    fmt = _output_format(req.fields, "JPEG", ("JPEG", "PNG", "WEBP"))
+    image = req.load()
+    rgb = image.pixels[..., :3]
+    mask = _mask(req, image.width, image.height)
+    if mask is None:
+        raise InputError("mask: send the region to remove as a mask image or a box (x,y,w,h).")
+    result = remove(rgb, mask=mask)
+    return RunResult([_file("removed", result.rgb, fmt)], result.info())
+
+
+def tag_removal(req: RunRequest) -> RunResult:
+    """The photo with its price tags, stickers, watermarks and text repainted."""
+    fmt = _output_format(req.fields, "JPEG", ("JPEG", "PNG", "WEBP"))
+    result = remove(req.load().pixels[..., :3], text=True)
+    return RunResult([_file("clean", result.rgb, fmt)], result.info())
+
+
+def reference_inpaint_solution(req: RunRequest) -> RunResult:
+    """The ``mask`` region (or ``box``) repainted from the ``reference`` image, aligned to
+    it (``mode`` align) or synthesised from it as a texture (``mode`` texture)."""
+    fmt = _output_format(req.fields, "JPEG", ("JPEG", "PNG", "WEBP"))
+    image = req.load()
+    mask = _mask(req, image.width, image.height)
+    if mask is None:
+        raise InputError("mask: send the region to repaint as a mask image or a box (x,y,w,h).")
+    mode = parse_choice(req.fields.get("mode"), "mode", ["align", "texture"], "align")
+    result = reference_inpaint(
+        image.pixels[..., :3],
+        mask,
+        req.load("reference").pixels[..., :3],
+        mode="texture" if mode == "texture" else "align",
+    )
+    info: dict[str, Any] = {"mode": result.mode}
+    if result.alignment is not None:
+        info["alignment"] = result.alignment.as_dict()
+    return RunResult([_file("repainted", result.rgb, fmt)], info)
+
+
+def replace_background_solution(req: RunRequest) -> RunResult:
+    """The product cut out and placed into the ``reference`` image (a scene), a ``color``,
+    or a generated studio sweep, with a contact shadow and the scene's colour cast."""
+    fmt = _output_format(req.fields, "JPEG", ("JPEG", "PNG", "WEBP"))
+    background: Background
+    if "reference" in req.images:
+        background = req.load("reference").pixels[..., :3]
+    elif req.fields.get("color") is not None:
+        background = parse_color(req.fields["color"], "color")
+    else:
+        background = "studio"
+    params = {k: req.fields[k] for k in SCENE_FIELDS if k in req.fields}
+    scene = replace_background(
+        req.load().pixels,
+        background,
+        params=scene_params(params, "replace-background"),
+        model=req.cutout_model,
+    )
+    info = {"scale": round(scene.scale, 4), "box": [scene.box.x0, scene.box.y0,
+            scene.box.width, scene.box.height]}  # fmt: skip
+    return RunResult([_file("scene", scene.rgb, fmt)], info)
+
+
 SOLUTIONS: dict[str, Solution] = {
     s.name: s
     for s in (
@@ -257,9 +358,8 @@ SOLUTIONS: dict[str, Solution] = {
         ),
         Solution(
             "product-isolation",
-            "Cut out the object named by 'prompt'.",
-            None,
-            pending="product isolation (issue 5)",
+            "Cut out the object named by 'prompt' (or inside 'box', under 'points').",
+            product_isolation,
         ),
         Solution(
             "background-color-fix",
@@ -268,27 +368,23 @@ SOLUTIONS: dict[str, Solution] = {
         ),
         Solution(
             "replace-background",
-            "Cutout on a reference background image.",
-            None,
-            pending="background replacement (issue 6)",
+            "Cutout placed into a 'reference' scene, a 'color' or a studio sweep.",
+            replace_background_solution,
         ),
         Solution(
             "object-removal",
-            "Remove the masked or prompted object and inpaint.",
-            None,
-            pending="repairs (issue 6)",
+            "Remove the object under 'mask' (or 'box') and inpaint.",
+            object_removal,
         ),
         Solution(
             "tag-removal",
             "Remove tags, watermarks and text and inpaint.",
-            None,
-            pending="repairs (issue 6)",
+            tag_removal,
         ),
         Solution(
             "reference-inpaint",
-            "Repaint a masked region from a reference image.",
-            None,
-            pending="repairs (issue 6)",
+            "Repaint the 'mask' (or 'box') region from a 'reference' image.",
+            reference_inpaint_solution,
         ),
         Solution(
             "smart-resize",
