@@ -27,6 +27,7 @@ from packshot.presets import parse_preset_names
 from packshot.presets_cli import presets_app
 from packshot.report import write_cutout_report, write_listing_report
 from packshot.samples import fetch_samples
+from packshot.sentinel_cli import check
 
 app = typer.Typer(
     name="packshot",
@@ -37,6 +38,7 @@ app = typer.Typer(
 )
 app.add_typer(models_app, name="models")
 app.add_typer(presets_app, name="presets")
+app.command()(check)
 
 err = Console(stderr=True)
 out = Console()

@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 from packshot.errors import PackshotError
-from packshot.imageio import encode_within, write_bytes
+from packshot.imageio import encode_within, load_image, write_bytes
 from packshot.models.salient import DEFAULT_ENSEMBLE
+from packshot.models.text import detect_text
 from packshot.models.upscale import upscale
 from packshot.ops.extend import extend_to_aspect
 from packshot.ops.framing import place_on_canvas
@@ -39,6 +41,10 @@ from packshot.pipeline.cutout import Cutout, cutout, prepare_models
 from packshot.pipeline.manifest import Manifest, TargetRecord
 from packshot.pipeline.sources import Source, load_source, read_sources
 from packshot.presets import Preset, parse_aspect
+from packshot.sentinel.fixes import Repair
+from packshot.sentinel.gate import run_gate
+from packshot.sentinel.result import GateResult
+from packshot.sentinel.subject import Subject
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +53,16 @@ ImageArray = npt.NDArray[np.uint8]
 
 @dataclass(frozen=True)
 class Rendered:
-    """A target's pixels before encoding, and how they were made."""
+    """A target's pixels before encoding, and how they were made.
+
+    ``alpha`` is the product's coverage on the canvas (float32 0..1) and ``synthesized``
+    the pixels that did not come from the photo, for the quality gate.
+    """
 
     pixels: ImageArray
     info: dict[str, Any] = field(default_factory=dict)
+    alpha: npt.NDArray[np.float32] | None = None
+    synthesized: npt.NDArray[np.bool_] | None = None
 
 
 def render_white(cut: Cutout, preset: Preset) -> Rendered:
@@ -72,6 +84,7 @@ def render_white(cut: Cutout, preset: Preset) -> Rendered:
             "scale": round(placed.scale, 4),
             "fill_clamped": placed.clamped,
         },
+        placed.rgba[..., 3].astype(np.float32) / np.float32(255.0),
     )
 
 
@@ -81,14 +94,29 @@ def render_keep(rgb: ImageArray, cut: Cutout, preset: Preset) -> Rendered:
     aspect_w, aspect_h = parse_aspect(preset.aspect)
     extended = extend_to_aspect(rgb, mask, aspect_w, aspect_h, allow_crop=preset.allow_crop)
     src_size = (extended.rgb.shape[1], extended.rgb.shape[0])
+    out_size = (preset.width, preset.height)
     pixels = resize_to(extended.rgb, preset.width, preset.height, upscaler=upscale)
+    # Where the product is on the extended canvas: the photo's mask where the photo was
+    # kept whole, else (a cropped photo) its box.
+    product = np.zeros(extended.synthesized.shape, np.float32)
+    box = extended.photo_box
+    if (box.height, box.width) == mask.shape:
+        product[box.slices] = mask
+    else:
+        product[extended.product_box.slices] = 1.0
+    alpha = cv2.resize(product, out_size, interpolation=cv2.INTER_LINEAR)
+    synth = cv2.resize(
+        extended.synthesized.astype(np.uint8), out_size, interpolation=cv2.INTER_NEAREST
+    )
     return Rendered(
         pixels,
         {
             "method": extended.method,
-            "resize": resize_method(src_size, (preset.width, preset.height)),
+            "resize": resize_method(src_size, out_size),
             "synthesized_share": round(float(extended.synthesized.mean()), 4),
         },
+        np.asarray(alpha, np.float32),
+        np.asarray(synth, dtype=bool),
     )
 
 
@@ -120,12 +148,71 @@ def fingerprint(preset: Preset, model: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def output_path(out_dir: Path, sku: str, preset: Preset) -> Path:
-    return out_dir / sku / f"{preset.name}.{preset.extension}"
+def output_path(out_dir: Path, sku: str, preset: Preset, *, held: bool = False) -> Path:
+    """Delivered outputs go to ``<sku>/<target>.<ext>``; held ones to
+    ``<sku>/held/<target>.<ext>``, so nothing non-compliant sits among the deliverables
+    (a reviewer approves a held output by moving it up)."""
+    folder = out_dir / sku / "held" if held else out_dir / sku
+    return folder / f"{preset.name}.{preset.extension}"
+
+
+def gate_output(
+    rendered: Rendered,
+    preset: Preset,
+    cut: Cutout,
+    rgb: ImageArray,
+    *,
+    model: str,
+    ocr: bool = True,
+) -> tuple[bytes, int, GateResult, float]:
+    """Encode a rendered target and pass it through the preset's gate (fixing it when one
+    fix helps); returns the bytes to write, the quality, the gate's result and seconds."""
+    t0 = time.perf_counter()
+    data, quality = encode_for(rendered.pixels, preset)
+    latest = [(data, quality)]
+    source_alpha = cut.alpha.astype(np.float32) / np.float32(255.0)
+
+    def subject_of(data: bytes, alpha: npt.NDArray[np.float32]) -> Subject:
+        return Subject(
+            load_image(data, label=preset.name).pixels[..., :3],
+            alpha,
+            "alpha",
+            preset.format,
+            len(data),
+            source_rgb=cut.rgba[..., :3],
+            source_alpha=source_alpha,
+            synthesized=rendered.synthesized,
+        )
+
+    def remake(_: Subject, repair: Repair) -> Subject:
+        data, quality = encode_for(repair.rgb, preset)
+        latest[0] = (data, quality)
+        return subject_of(data, repair.alpha)
+
+    def rerun_model(_: Subject, preset: Preset) -> Repair | None:
+        # The other ensemble than the one that made this cutout.
+        other = "u2net-best" if model != "u2net-best" else DEFAULT_ENSEMBLE
+        again = render_target(rgb, cutout(rgb, model=other), preset)
+        if again.alpha is None:
+            return None
+        return Repair(again.pixels, again.alpha, f"cut out again with {other}")
+
+    alpha = rendered.alpha
+    if alpha is None:
+        alpha = np.ones(rendered.pixels.shape[:2], np.float32)
+    outcome = run_gate(
+        subject_of(data, alpha),
+        preset,
+        remake=remake,
+        hooks={"rerun-model": rerun_model},
+        detect=detect_text if ocr else None,
+    )
+    data, quality = latest[0]
+    return data, quality, outcome.result, time.perf_counter() - t0
 
 
 def process_source(
-    source: Source, presets: Sequence[Preset], out_dir: Path, model: str
+    source: Source, presets: Sequence[Preset], out_dir: Path, model: str, ocr: bool = True
 ) -> list[TargetRecord]:
     """Render, encode and write every target of one source; one record per target.
 
@@ -145,10 +232,12 @@ def process_source(
     records = []
     for preset in presets:
         t1 = time.perf_counter()
-        target = output_path(out_dir, source.sku, preset)
         try:
             rendered = render_target(rgb, cut, preset)
-            data, quality = encode_for(rendered.pixels, preset)
+            data, quality, gate, gate_s = gate_output(
+                rendered, preset, cut, rgb, model=model, ocr=ocr
+            )
+            target = output_path(out_dir, source.sku, preset, held=not gate.delivered)
             write_bytes(target, data)
         except PackshotError as exc:
             records.append(_failed(source, preset, str(exc)))
@@ -166,16 +255,19 @@ def process_source(
             "format": preset.format,
             "quality": quality,
             "target_s": round(time.perf_counter() - t1, 3),
+            "gate_s": round(gate_s, 3),
+            "gate": gate.as_dict(),
         }
+        held = not gate.delivered
         records.append(
             TargetRecord(
                 source.sku,
                 preset.name,
                 source.location,
-                "done",
+                "held" if held else "done",
                 str(target),
                 len(data),
-                None,
+                "held for review: " + "; ".join(gate.reasons) if held else None,
                 info,
             )
         )
