@@ -118,9 +118,7 @@ def build_cases(dev: Path) -> list[Case]:
     framed = on_white(bag, 0.86)
     cv2.rectangle(framed, (0, 0), (SIDE - 1, SIDE - 1), (90, 90, 90), 24)
     cases.append(Case("border", _jpeg(framed), frozenset({"border"})))
-    cases.append(
-        Case("price-sticker", _jpeg(_sticker(on_white(bag, 0.86))), frozenset({"text"}))
-    )
+    cases.append(Case("price-sticker", _jpeg(_sticker(on_white(bag, 0.86))), frozenset({"text"})))
     pair = np.full((SIDE, SIDE, 3), 255, np.uint8)
     left = place_on_canvas(bag, SIDE // 2, SIDE, fill=0.9, margin=0.04).rgb
     right = place_on_canvas(holder, SIDE // 2, SIDE, fill=0.9, margin=0.04).rgb

@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sentinel_cases import Case, build_cases, dev_dir
 
+from packshot.imageio import load_image
 from packshot.pipeline.check import check_file
 from packshot.presets import get_preset
 from packshot.sentinel.gate import run_gate
 from packshot.sentinel.subject import subject_from_image
-from packshot.imageio import load_image
+from sentinel_cases import Case, build_cases, dev_dir
 
 DEV = dev_dir()
 pytestmark = pytest.mark.skipif(DEV is None, reason="dev photos (../shared/eval/dev) absent")
@@ -47,9 +47,7 @@ def _case_names() -> list[str]:
 
 
 @pytest.mark.parametrize("name", _case_names())
-def test_case_is_judged_correctly(
-    name: str, cases: dict[str, Path], real_models: Path
-) -> None:
+def test_case_is_judged_correctly(name: str, cases: dict[str, Path], real_models: Path) -> None:
     assert DEV is not None
     case = next(c for c in build_cases_cached(DEV) if c.name == name)
     verdict = check_file(cases[name], get_preset("amazon-main"))

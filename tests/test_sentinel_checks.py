@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_product_photo
 from typer.testing import CliRunner
 
+from conftest import make_product_photo
 from packshot.cli import app
 from packshot.imageio import encode_image
 from packshot.ops.color import delta_e_2000
@@ -68,11 +68,10 @@ def test_background_purity_counts_exact_pixels() -> None:
 
 def test_colour_fidelity_sees_a_colour_shift() -> None:
     rgb, alpha = _placed()
-    same = colour_fidelity(
-        Subject(rgb, alpha, source_rgb=rgb, source_alpha=alpha), max_delta_e=3.0
-    )
+    same = colour_fidelity(Subject(rgb, alpha, source_rgb=rgb, source_alpha=alpha), max_delta_e=3.0)
     assert same.passed and same.value == pytest.approx(0.0, abs=1e-6)
-    shifted = np.clip(rgb.astype(int) + [25, 0, -25], 0, 255).astype(np.uint8)
+    shift = np.array([25, 0, -25])
+    shifted = np.clip(rgb.astype(int) + shift, 0, 255).astype(np.uint8)
     moved = colour_fidelity(
         Subject(shifted, alpha, source_rgb=rgb, source_alpha=alpha), max_delta_e=3.0
     )

@@ -82,6 +82,4 @@ def check_file(
         )
     except PackshotError as exc:
         return FileVerdict(name, None, None, str(exc), time.perf_counter() - t0)
-    return FileVerdict(
-        name, outcome.result, subject.mask_origin, None, time.perf_counter() - t0
-    )
+    return FileVerdict(name, outcome.result, subject.mask_origin, None, time.perf_counter() - t0)

@@ -92,9 +92,7 @@ def reframe(subject: Subject, preset: Preset) -> Repair | None:
     except InputError:
         return None
     alpha = placed.rgba[..., 3].astype(np.float32) / np.float32(255.0)
-    return Repair(
-        placed.rgb, alpha, f"re-framed at {placed.fill.bbox_long_share:.1%} fill"
-    )
+    return Repair(placed.rgb, alpha, f"re-framed at {placed.fill.bbox_long_share:.1%} fill")
 
 
 BUILTIN_FIXES: dict[str, Fix] = {

@@ -106,6 +106,7 @@ def detect_border(rgb: ImageArray, color: Color) -> tuple[int, int, int, int]:
     height, width = rgb.shape[:2]
     widths = []
     for side in ("left", "top", "right", "bottom"):
+
         def lines(i: int, side: str = side) -> ImageArray:
             if side == "left":
                 return np.asarray(rgb[:, i])
