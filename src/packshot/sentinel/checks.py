@@ -44,9 +44,11 @@ def _long(subject: Subject) -> int:
 
 
 def _dilate(mask: BoolArray, radius: int) -> BoolArray:
+    # A square kernel: OpenCV dilates with it separably, many times faster than a disc
+    # at 2000 px, and a guard band need not be round.
     if radius <= 0:
         return mask
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
     return np.asarray(cv2.dilate(mask.astype(np.uint8), kernel), dtype=bool)
 
 
