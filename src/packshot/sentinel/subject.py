@@ -87,7 +87,8 @@ def color_deviation(rgb: ImageArray, color: Color) -> ImageArray:
     """Per pixel, the largest channel difference from ``color`` in levels (HxW uint8)."""
     flat = np.empty_like(rgb)
     flat[:] = np.asarray(color, dtype=np.uint8)
-    return np.asarray(cv2.absdiff(rgb, flat).max(axis=2), dtype=np.uint8)
+    r, g, b = cv2.split(cv2.absdiff(rgb, flat))
+    return np.asarray(cv2.max(cv2.max(r, g), b), dtype=np.uint8)
 
 
 def near_color(rgb: ImageArray, color: Color, tolerance: int) -> BoolArray:
