@@ -15,7 +15,9 @@ from packshot.imageio import encode_image
 from packshot.ops.color import delta_e_2000
 from packshot.ops.framing import place_on_canvas
 from packshot.presets import PresetError, derive_preset, get_preset
+from packshot.sentinel.candidates import Candidate, rank_candidates
 from packshot.sentinel.checks import background_purity, colour_fidelity, visible_seams
+from packshot.sentinel.result import CheckResult, GateResult
 from packshot.sentinel.subject import Subject
 
 
@@ -116,3 +118,25 @@ def test_check_command_exit_codes_and_json(tmp_path: Path) -> None:
     assert "not an image" in second["error"]
     unknown = runner.invoke(app, ["check", str(tmp_path / "good.jpg"), "--market", "nope"])
     assert unknown.exit_code == 2 and "Unknown marketplace preset" in unknown.output
+
+
+def _gate_result(values: dict[str, float], failed: tuple[str, ...] = ()) -> GateResult:
+    checks = tuple(
+        CheckResult(name, value, 0.5, name not in failed, True, "measured")
+        for name, value in values.items()
+    )
+    return GateResult("hold" if failed else "deliver", (), checks)
+
+
+def test_candidates_rank_by_failures_then_quality_and_say_why() -> None:
+    clean = Candidate("u2net-best", _gate_result({"mask_confidence": 0.05, "edge_halo": 0.01}))
+    rough = Candidate("u2net", _gate_result({"mask_confidence": 0.3, "edge_halo": 0.02}))
+    broken = Candidate(
+        "u2netp", _gate_result({"mask_confidence": 0.01, "edge_halo": 0.9}, ("edge_halo",))
+    )
+    ranked = rank_candidates([rough, broken, clean], keep=2)
+    assert [r.candidate.label for r in ranked] == ["u2net-best", "u2net", "u2netp"]
+    assert [r.kept for r in ranked] == [True, True, False]
+    assert "all checks pass" in ranked[0].why and "edge_halo 0.02x limit (best)" in (ranked[0].why)
+    assert ranked[2].why.startswith("dropped, rank 3 of 3: 1 failed (edge_halo)")
+    assert ranked[0].as_dict()["verdict"] == "deliver"

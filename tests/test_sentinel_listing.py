@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ProductPhoto
 from packshot.pipeline.listing import run_listing
-from packshot.presets import get_preset
+from packshot.presets import derive_preset, get_preset
 from sentinel_cases import dev_dir
 
 DEV = dev_dir()
@@ -46,3 +47,22 @@ def test_dev_photos_pass_or_are_held_with_reasons(tmp_path: Path, real_models: P
     assert report["done"] + report["held"] + report["failed"] == 3
     assert all("checks" in t["gate"] for t in report["targets"])
     assert "gate: " in page.read_text()
+
+
+@pytest.mark.slow
+def test_candidates_are_rendered_scored_and_ranked(
+    tmp_path: Path, real_models: Path, product_photo: ProductPhoto
+) -> None:
+    photo = product_photo.save_jpeg(tmp_path / "bottle.jpg")
+    amazon = get_preset("amazon-main")
+    preset = derive_preset(
+        amazon, {"gate": {"candidates": 2, "keep": 2, "checks": ["frame_fill"]}}, origin="test"
+    )
+    records = run_listing([photo], [preset], tmp_path / "out", model="u2netp", workers=1)
+    (rec,) = records
+    ranking = rec.info["candidates"]
+    assert sorted(c["label"] for c in ranking) == ["u2net", "u2netp"]
+    assert all(c["why"].startswith(("kept, rank", "dropped, rank")) for c in ranking)
+    assert rec.state == "done" and Path(rec.output or "").is_file()
+    alt = Path(rec.output or "").with_suffix(".alt2.jpg")
+    assert alt.is_file() == (ranking[1]["verdict"] != "hold")

@@ -41,6 +41,7 @@ from packshot.pipeline.cutout import Cutout, cutout, prepare_models
 from packshot.pipeline.manifest import Manifest, TargetRecord
 from packshot.pipeline.sources import Source, load_source, read_sources
 from packshot.presets import Preset, parse_aspect
+from packshot.sentinel.candidates import Candidate, rank_candidates
 from packshot.sentinel.fixes import Repair
 from packshot.sentinel.gate import run_gate
 from packshot.sentinel.result import GateResult
@@ -211,6 +212,53 @@ def gate_output(
     return data, quality, outcome.result, time.perf_counter() - t0
 
 
+CANDIDATE_ENSEMBLES = ("u2net", "u2net-best", "u2net-fast", "u2netp")
+"""Ensembles tried, in this order after the batch's own, when a preset asks for
+candidates (all Apache-2.0; the AGPL IS-Net stays opt-in)."""
+
+
+@dataclass(frozen=True)
+class BestOutput:
+    """The delivered candidate (rendered, bytes, quality, gate, gate seconds), the bytes of
+    the other kept candidates, and every candidate's ranking (empty with one candidate)."""
+
+    main: tuple[Rendered, bytes, int, GateResult, float]
+    extras: list[bytes]
+    ranking: list[dict[str, object]]
+
+
+def best_output(
+    rgb: ImageArray, cuts: dict[str, Cutout], preset: Preset, *, model: str, ocr: bool = True
+) -> BestOutput:
+    """Render ``preset.gate.candidates`` candidates (the batch's model, then other
+    ensembles; cutouts cached in ``cuts`` across targets), gate each, keep the best
+    ``keep``. With one candidate this is render + :func:`gate_output`."""
+    wanted = preset.gate.candidates if preset.background == "white" else 1
+    models = [model] + [e for e in CANDIDATE_ENSEMBLES if e != model]
+    tried: list[tuple[Rendered, bytes, int, GateResult, float]] = []
+    ranked: list[Candidate] = []
+    for name in models[:wanted]:
+        if name not in cuts:
+            cuts[name] = cutout(rgb, model=name)
+        rendered = render_target(rgb, cuts[name], preset)
+        data, quality, gate, seconds = gate_output(
+            rendered, preset, cuts[name], rgb, model=name, ocr=ocr
+        )
+        tried.append((rendered, data, quality, gate, seconds))
+        ranked.append(Candidate(name, gate))
+    if len(tried) == 1:
+        return BestOutput(tried[0], [], [])
+    order = rank_candidates(ranked, preset.gate.keep)
+    index = {id(c): i for i, c in enumerate(ranked)}
+    first = tried[index[id(order[0].candidate)]]
+    extras = [
+        tried[index[id(r.candidate)]][1]
+        for r in order[1:]
+        if r.kept and r.candidate.result.delivered
+    ]
+    return BestOutput(first, extras, [r.as_dict() for r in order])
+
+
 def process_source(
     source: Source, presets: Sequence[Preset], out_dir: Path, model: str, ocr: bool = True
 ) -> list[TargetRecord]:
@@ -233,12 +281,13 @@ def process_source(
     for preset in presets:
         t1 = time.perf_counter()
         try:
-            rendered = render_target(rgb, cut, preset)
-            data, quality, gate, gate_s = gate_output(
-                rendered, preset, cut, rgb, model=model, ocr=ocr
-            )
+            cuts = {model: cut}
+            best = best_output(rgb, cuts, preset, model=model, ocr=ocr)
+            rendered, data, quality, gate, gate_s = best.main
             target = output_path(out_dir, source.sku, preset, held=not gate.delivered)
             write_bytes(target, data)
+            for k, extra in enumerate(best.extras, start=2):
+                write_bytes(target.with_suffix(f".alt{k}{target.suffix}"), extra)
         except PackshotError as exc:
             records.append(_failed(source, preset, str(exc)))
             continue
@@ -257,6 +306,7 @@ def process_source(
             "target_s": round(time.perf_counter() - t1, 3),
             "gate_s": round(gate_s, 3),
             "gate": gate.as_dict(),
+            **({"candidates": best.ranking} if best.ranking else {}),
         }
         held = not gate.delivered
         records.append(
