@@ -69,6 +69,14 @@ _PATCH_HEIGHT = 256
 _DEG_ACROSS = 2
 _DEG_ALONG = 4
 
+_EDGE_TRIM = 0.01
+"""Share of the photo's height resynthesised at an extended edge (2..16 px): lenses darken
+the last few columns and JPEG encoders smear them, which would show as a line mid-canvas."""
+
+_CHROMA_JUMP = 6.0
+"""Lab a*b* distance from the local (7 px median) colour above which a background pixel is
+a thin foreign detail, not background texture (wood grain and fabric vary in lightness)."""
+
 _PATCHMATCH_LOCK = threading.Lock()
 """pypatchmatch keeps its random seed in a process global: seed and run under one lock."""
 
@@ -84,7 +92,8 @@ class Extended:
             or a ``+``-joined combination such as ``"crop+studio-fit"`` or
             ``"patch+studio-fit"`` (two strips filled differently).
         product_box: where the product (mask > 0) is in ``rgb``.
-        synthesized: ``bool`` HxW, True for pixels that did not come from the photo.
+        synthesized: ``bool`` HxW, True for pixels that did not come from the photo (the new
+            strips and the few edge columns of the photo that were resynthesised).
         photo_box: where the (possibly cropped) photo sits in ``rgb``; pixels inside it but
             outside the feather zones next to the synthesised strips are the photo's own.
     """
@@ -259,14 +268,65 @@ def _patch_fill(
     return up[:, b - feather :]
 
 
+def _edge_trim(mask: BoolArray) -> int:
+    """Columns at the right edge to resynthesise (0 when the product reaches into them)."""
+    h, w = mask.shape
+    trim = int(min(max(2, round(_EDGE_TRIM * h)), 16, w // 8))
+    return 0 if mask[:, w - 2 * trim :].any() else trim
+
+
+def _product_like(band: ImageArray, background: BoolArray) -> BoolArray:
+    """Background pixels of ``band`` that look like stray bits of the product: thin details
+    whose chroma departs from the local background (a strand of hair over a plain wall).
+    Colour alone is not enough: a scene often shares the product's colours (brown hair,
+    brown buildings) and its texture must stay available to the fill."""
+    lab = cv2.cvtColor(np.ascontiguousarray(band), cv2.COLOR_RGB2LAB).astype(np.float32)
+    local = cv2.medianBlur(np.ascontiguousarray(band), 7)
+    local_lab = cv2.cvtColor(local, cv2.COLOR_RGB2LAB).astype(np.float32)
+    chroma_jump = np.hypot(*(lab[..., 1:] - local_lab[..., 1:]).transpose(2, 0, 1))
+    return np.asarray(background & _dilate(chroma_jump > _CHROMA_JUMP, 1), dtype=bool)
+
+
+def _match_seam(synth: FloatArray, photo: FloatArray, usable: BoolArray, strip: int) -> FloatArray:
+    """Shift ``synth``'s low frequencies to the photo's along the seam.
+
+    ``photo`` and ``synth[:, :feather]`` are the same columns; their per-row difference
+    (smoothed along the seam, product pixels ignored) is added to the synthesis, fully in
+    the feather zone and fading out across the strip, so the blend joins equal colours.
+    """
+    h, feather = photo.shape[:2]
+    weight = usable.astype(np.float32)
+    diff = ((photo - synth[:, :feather]) * weight[..., None]).sum(axis=1)
+    count = weight.sum(axis=1)
+    sigma = max(2.0, h / 40.0)
+    num = np.asarray(cv2.GaussianBlur(diff[:, None, :], (1, 0), sigma), np.float32)[:, 0]
+    den = np.asarray(cv2.GaussianBlur(count[:, None], (1, 0), sigma), np.float32).reshape(h)
+    offset = num / np.maximum(den, 1e-3)[:, None]
+    offset[den < 1e-3] = 0.0
+    x = np.arange(synth.shape[1] - feather, dtype=np.float32)
+    fade = np.concatenate([np.ones(feather, np.float32), np.exp(-x / max(8.0, 0.5 * strip))])
+    return np.asarray(synth + offset[:, None, :] * fade[None, :, None], dtype=np.float32)
+
+
 def _synth_right(
     rgb: ImageArray, mask: BoolArray, strip: int, seed: int
-) -> tuple[ImageArray, ImageArray, str]:
+) -> tuple[ImageArray, ImageArray, str, int]:
     """Synthesise ``strip`` new columns right of ``rgb``.
 
-    Returns the strip (HxSx3), the photo's last feather columns after blending, and the
-    method used.
+    Returns the strip (HxSx3), the photo's last columns after blending (the feather zone
+    then the ``trim`` resynthesised edge columns), the method used, and ``trim``.
     """
+    trim = _edge_trim(mask)
+    if not trim:
+        return (*_synth_strip(rgb, mask, strip, seed), 0)
+    # The photo's outermost columns are replaced by synthesis like the strip.
+    strip_px, edge, method = _synth_strip(rgb[:, :-trim], mask[:, :-trim], strip + trim, seed)
+    return strip_px[:, trim:], np.concatenate([edge, strip_px[:, :trim]], axis=1), method, trim
+
+
+def _synth_strip(
+    rgb: ImageArray, mask: BoolArray, strip: int, seed: int
+) -> tuple[ImageArray, ImageArray, str]:
     h, w = rgb.shape[:2]
     feather = feather_width(h, w)
     b = min(w, max(2 * strip, h // 2, 16))
@@ -280,11 +340,15 @@ def _synth_right(
     synth: FloatArray | None = None
     # Texture either shows at the fit's scale or, when finer, as "grain" no sensor makes.
     if fit.texture > TEXTURE_THRESHOLD or float(grain.max()) > _MAX_GRAIN:
-        synth = _patch_fill(band, near_product, strip, feather, seed)
+        avoid = near_product | _product_like(band, background)
+        synth = _patch_fill(band, avoid, strip, feather, seed)
         if synth is not None:
             method = "patch"
     if synth is None:
         synth = _eval_smooth(fit, h, -feather, strip)
+    synth = _match_seam(
+        synth, rgb[:, w - feather :].astype(np.float32), background[:, b - feather :], strip
+    )
     synth = synth + rng.standard_normal(synth.shape, dtype=np.float32) * grain
     # Blend weight: smoothstep 0 -> 1 over the feather zone, 1 in the strip, 0 on product.
     t = (np.arange(feather, dtype=np.float32) + 0.5) / max(feather, 1)
@@ -303,8 +367,9 @@ def _to_uint8(x: npt.NDArray[np.floating]) -> ImageArray:
 
 def _extend_width(
     rgb: ImageArray, mask: BoolArray, new_w: int, seed: int
-) -> tuple[ImageArray, int, list[str]]:
-    """Widen to ``new_w`` columns; returns the image, the photo's x offset and the methods."""
+) -> tuple[ImageArray, int, list[str], tuple[int, int]]:
+    """Widen to ``new_w`` columns; returns the image, the photo's x offset, the methods and
+    how many of the photo's own columns were resynthesised on the (left, right)."""
     h, w = rgb.shape[:2]
     extra = new_w - w
     box = _box(mask, 0)
@@ -326,17 +391,18 @@ def _extend_width(
     out = np.empty((h, new_w, 3), np.uint8)
     out[:, ox : ox + w] = rgb
     methods: list[str] = []
+    trim_left = trim_right = 0
     if right > 0:
-        strip, edge, m = _synth_right(rgb, mask, right, seed)
+        strip, edge, m, trim_right = _synth_right(rgb, mask, right, seed)
         out[:, ox + w :] = strip
         out[:, ox + w - edge.shape[1] : ox + w] = edge
         methods.append(m)
     if left > 0:
-        strip, edge, m = _synth_right(rgb[:, ::-1], mask[:, ::-1], left, seed + 1)
+        strip, edge, m, trim_left = _synth_right(rgb[:, ::-1], mask[:, ::-1], left, seed + 1)
         out[:, :ox] = strip[:, ::-1]
         out[:, ox : ox + edge.shape[1]] = edge[:, ::-1]
         methods.append(m)
-    return out, ox, methods
+    return out, ox, methods, (trim_left, trim_right)
 
 
 def _crop_rows(mask: BoolArray, keep: Box, box: Box, want_h: int) -> tuple[int, int]:
@@ -417,10 +483,10 @@ def extend_to_aspect(
     out = np.ascontiguousarray(rgb_w)
     synthesized = np.zeros((hc, new_w), bool)
     if new_w > ww:
-        out, ox, strip_methods = _extend_width(out, mask_w, new_w, seed)
+        out, ox, strip_methods, (trim_left, trim_right) = _extend_width(out, mask_w, new_w, seed)
         methods.extend(sorted(set(strip_methods)))
-        synthesized[:, :ox] = True
-        synthesized[:, ox + ww :] = True
+        synthesized[:, : ox + trim_left] = True
+        synthesized[:, ox + ww - trim_right :] = True
     else:
         out = out.copy()
     product = _box(mask_w, 0)

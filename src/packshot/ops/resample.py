@@ -31,6 +31,7 @@ __all__ = [
     "resize_to",
     "sr_pass",
     "sr_passes",
+    "super_resolve_rgba",
 ]
 
 ImageArray = npt.NDArray[np.uint8]
@@ -127,7 +128,7 @@ def resize_to(
         if rgba:
             # Cutouts: the network at the full factor, then area down; a pre-enlargement
             # would blur the straight-alpha edge before the network sees it.
-            big = _super_resolve(pixels, factor, upscaler)
+            big = super_resolve_rgba(pixels, factor, upscaler)
         else:
             step = sr_pass(factor)
             # Size the network's input so that its output is the target (rounded up).
@@ -184,7 +185,7 @@ def _unpremultiply(premul: FloatArray, alpha: FloatArray) -> ImageArray:
     return result
 
 
-def _super_resolve(rgba: ImageArray, factor: float, upscaler: Upscaler) -> ImageArray:
+def super_resolve_rgba(rgba: ImageArray, factor: float, upscaler: Upscaler) -> ImageArray:
     """Straight RGBA at the upscaler's size: premultiplied colour and alpha upscaled alike.
 
     Premultiplying first keeps the arbitrary colours under transparent pixels out of the

@@ -69,7 +69,7 @@ def _as_array(image: ImageArray | Image.Image) -> ImageArray:
     return arr
 
 
-def _meaningful_alpha(arr: ImageArray) -> ImageArray | None:
+def meaningful_alpha(arr: ImageArray) -> ImageArray | None:
     """The input's alpha when it already cuts something away, else None.
 
     An alpha that is nowhere transparent, or nowhere opaque (tools that write an empty
@@ -103,7 +103,7 @@ def cutout(
         params: refinement parameters (defaults measured on the dev set).
     """
     arr = _as_array(image)
-    existing = _meaningful_alpha(arr)
+    existing = meaningful_alpha(arr)
     # Colours under transparent pixels are arbitrary (often black): a white backdrop is
     # what a studio shot would have had there.
     rgb = arr[..., :3] if existing is None else composite_on_color(arr, (255, 255, 255))

@@ -37,9 +37,10 @@ from packshot.models.upscale import upscale
 from packshot.ops.extend import extend_to_aspect
 from packshot.ops.framing import place_on_canvas
 from packshot.ops.resample import resize_method, resize_to
-from packshot.pipeline.cutout import Cutout, cutout, prepare_models
+from packshot.pipeline.cutout import Cutout, cutout, meaningful_alpha, prepare_models
 from packshot.pipeline.manifest import Manifest, TargetRecord
 from packshot.pipeline.sources import Source, load_source, read_sources
+from packshot.pipeline.steps import StepCall, apply_steps, steps_key
 from packshot.presets import Preset, parse_aspect
 from packshot.sentinel.candidates import Candidate, rank_candidates
 from packshot.sentinel.fixes import Repair
@@ -75,11 +76,13 @@ def render_white(cut: Cutout, preset: Preset) -> Rendered:
         fill=preset.target_fill,
         margin=preset.margin,
         color=preset.background_color,
+        upscaler=upscale,
     )
     return Rendered(
         placed.rgb,
         {
             "method": "place",
+            "resize": f"fsrcnn-x{placed.upscaled}" if placed.upscaled > 1 else "resample",
             "fill": round(placed.fill.bbox_long_share, 4),
             "area_share": round(placed.fill.area_share, 4),
             "scale": round(placed.scale, 4),
@@ -142,10 +145,14 @@ def encode_for(pixels: ImageArray, preset: Preset) -> tuple[bytes, int]:
     )
 
 
-def fingerprint(preset: Preset, model: str) -> str:
-    """What a target's output depends on besides the source: its preset and the model."""
+def fingerprint(preset: Preset, model: str, steps: Sequence[StepCall] = ()) -> str:
+    """What a target's output depends on besides the source: its preset, the model and
+    the recipe's steps."""
     settings = {k: v for k, v in preset.as_dict().items() if k != "origin"}
-    blob = json.dumps({"preset": settings, "model": model}, sort_keys=True, default=str)
+    what: dict[str, Any] = {"preset": settings, "model": model}
+    if steps:  # absent for step-less batches, so their manifests stay valid
+        what["steps"] = steps_key(steps)
+    blob = json.dumps(what, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -205,7 +212,7 @@ def gate_output(
         subject_of(data, alpha),
         preset,
         remake=remake,
-        hooks={"rerun-model": rerun_model},
+        hooks={} if cut.model.startswith("step:") else {"rerun-model": rerun_model},
         detect=detect_text if ocr else None,
     )
     data, quality = latest[0]
@@ -233,7 +240,9 @@ def best_output(
     """Render ``preset.gate.candidates`` candidates (the batch's model, then other
     ensembles; cutouts cached in ``cuts`` across targets), gate each, keep the best
     ``keep``. With one candidate this is render + :func:`gate_output`."""
-    wanted = preset.gate.candidates if preset.background == "white" else 1
+    # A matte a recipe step made (isolation) is the one wanted: no other ensembles.
+    stepped = cuts[model].model.startswith("step:")
+    wanted = preset.gate.candidates if preset.background == "white" and not stepped else 1
     models = [model] + [e for e in CANDIDATE_ENSEMBLES if e != model]
     tried: list[tuple[Rendered, bytes, int, GateResult, float]] = []
     ranked: list[Candidate] = []
@@ -260,28 +269,41 @@ def best_output(
 
 
 def process_source(
-    source: Source, presets: Sequence[Preset], out_dir: Path, model: str, ocr: bool = True
+    source: Source,
+    presets: Sequence[Preset],
+    out_dir: Path,
+    model: str,
+    steps: Sequence[StepCall] = (),
+    ocr: bool = True,
 ) -> list[TargetRecord]:
-    """Render, encode and write every target of one source; one record per target.
+    """Apply the recipe's steps, then render, encode and write every target of one
+    source; one record per target.
 
     Never raises for a bad image or a failing target: the failure is the record.
     """
     t0 = time.perf_counter()
     try:
         loaded = load_source(source)
-        rgb = loaded.pixels[..., :3]
-        cut = cutout(loaded.pixels, model=model)
+        pixels, step_infos = apply_steps(loaded.pixels, steps)
+        rgb = pixels[..., :3]
+        if steps and meaningful_alpha(pixels) is not None:
+            # A step (isolation, a new scene) made the matte: the targets use it as is.
+            cut = Cutout(rgba=pixels, model=f"step:{steps[-1].name}", timings={})
+        else:
+            cut = cutout(pixels, model=model)
     except PackshotError as exc:
         return [_failed(source, p, str(exc)) for p in presets]
     except Exception as exc:  # one image must never take the batch down
         logger.exception("unexpected failure on %s", source.location)
         return [_failed(source, p, _internal(source, exc)) for p in presets]
-    shared = {"cutout_s": round(time.perf_counter() - t0, 3), "model": cut.model}
+    shared: dict[str, Any] = {"cutout_s": round(time.perf_counter() - t0, 3), "model": cut.model}
+    if step_infos:
+        shared["steps"] = step_infos
     records = []
+    cuts = {model: cut}  # cutouts by ensemble, shared by the targets' candidates
     for preset in presets:
         t1 = time.perf_counter()
         try:
-            cuts = {model: cut}
             best = best_output(rgb, cuts, preset, model=model, ocr=ocr)
             rendered, data, quality, gate, gate_s = best.main
             target = output_path(out_dir, source.sku, preset, held=not gate.delivered)
@@ -296,7 +318,7 @@ def process_source(
             records.append(_failed(source, preset, _internal(source, exc)))
             continue
         info = {
-            "fingerprint": fingerprint(preset, model),
+            "fingerprint": fingerprint(preset, model, steps),
             **shared,
             **rendered.info,
             "width": preset.width,
@@ -345,8 +367,11 @@ def run_listing(
     model: str = DEFAULT_ENSEMBLE,
     workers: int | None = None,
     on_source: Callable[[Source, list[TargetRecord]], None] | None = None,
+    steps: Sequence[StepCall] = (),
 ) -> list[TargetRecord]:
     """Run a listing batch; returns the manifest's records for this batch's sources.
+
+    ``steps`` (a recipe's) run on each source before its targets are rendered.
 
     ``workers`` processes share the cores (default: one per core, one thread each).
     Targets already done (per the manifest, file present) are skipped.
@@ -362,7 +387,7 @@ def run_listing(
                 [
                     p
                     for p in presets
-                    if not manifest.is_done(src.sku, p.name, fingerprint(p, model))
+                    if not manifest.is_done(src.sku, p.name, fingerprint(p, model, steps))
                 ],
             )
             for src in sources
@@ -374,7 +399,7 @@ def run_listing(
         if pending:
             prepare_models(model)  # fail fast, once, on an unusable model
             count = workers or max(1, os.cpu_count() or 1)
-            _run(pending, out, model, count, manifest, on_source)
+            _run(pending, out, model, tuple(steps), count, manifest, on_source)
         wanted = {s.sku for s in sources}
         names = {p.name for p in presets}
         return [r for r in manifest.records() if r.sku in wanted and r.target in names]
@@ -386,6 +411,7 @@ def _run(
     pending: list[tuple[Source, list[Preset]]],
     out: Path,
     model: str,
+    steps: tuple[StepCall, ...],
     workers: int,
     manifest: Manifest,
     on_source: Callable[[Source, list[TargetRecord]], None] | None,
@@ -398,7 +424,7 @@ def _run(
 
     if workers == 1 or len(pending) == 1:
         for src, ps in pending:
-            done(src, process_source(src, ps, out, model))
+            done(src, process_source(src, ps, out, model, steps))
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")
@@ -406,7 +432,8 @@ def _run(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(threads,)
     ) as pool:
         futures: dict[Future[list[TargetRecord]], tuple[Source, list[Preset]]] = {
-            pool.submit(process_source, src, ps, out, model): (src, ps) for src, ps in pending
+            pool.submit(process_source, src, ps, out, model, steps): (src, ps)
+            for src, ps in pending
         }
         for future in as_completed(futures):
             src, ps = futures[future]

@@ -6,6 +6,9 @@ extends a preset::
 
     version: 1
     cutout: {model: u2net}
+    steps:                          # optional, run on each source in order first
+      - remove: {text: true}
+      - isolate: {prompt: "the handbag"}
     targets:
       - amazon-main                 # a preset as it is (same as `- preset: amazon-main`)
       - preset: shopify             # a preset with fields changed
@@ -44,6 +47,7 @@ from packshot.models.salient import DEFAULT_ENSEMBLE, ENSEMBLES, resolve_ensembl
 from packshot.pipeline.listing import run_listing
 from packshot.pipeline.manifest import TargetRecord
 from packshot.pipeline.sources import Source
+from packshot.pipeline.steps import StepCall, check_step_name
 
 # derive_preset is the presets package's own merge and builder: a recipe target is built
 # exactly like an entry of a user presets file, so no value is parsed or validated twice.
@@ -62,7 +66,7 @@ __all__ = [
 RECIPE_VERSION = 1
 RECIPE_SUFFIXES: tuple[str, ...] = (".yaml", ".yml", ".json")
 
-_TOP_KEYS = ("version", "cutout", "targets")
+_TOP_KEYS = ("version", "cutout", "steps", "targets")
 _CUTOUT_KEYS = ("model",)
 _TARGET_KEYS = ("preset", "name", "extends")
 # The fields a recipe may change: those of a presets file (the dataclass fields but the
@@ -90,13 +94,14 @@ class RecipeError(InputError):
 
 @dataclass(frozen=True)
 class Recipe:
-    """A validated recipe: the cutout model and the targets, in the file's order."""
+    """A validated recipe: the cutout model, the steps and the targets, in file order."""
 
     model: str
     targets: tuple[Preset, ...]
     origin: str = "recipe"
     """The file the recipe came from (or a label for one given as data)."""
     version: int = RECIPE_VERSION
+    steps: tuple[StepCall, ...] = ()
 
     @property
     def presets(self) -> list[Preset]:
@@ -109,6 +114,7 @@ class Recipe:
             "version": self.version,
             "origin": self.origin,
             "cutout": {"model": self.model},
+            "steps": [s.as_dict() for s in self.steps],
             "targets": [p.as_dict() for p in self.targets],
         }
 
@@ -171,6 +177,7 @@ def parse_recipe(data: Any, *, origin: str = "recipe") -> Recipe:
             f"{version!r} is not supported; this packshot reads version {RECIPE_VERSION}",
         )
     model = _model(data.get("cutout"), origin)
+    steps = _steps(data.get("steps"), origin)
     raw_targets = data.get("targets")
     if not isinstance(raw_targets, list) or not raw_targets:
         raise RecipeError(origin, "targets", "must be a non-empty list of targets (- preset: NAME)")
@@ -190,7 +197,36 @@ def parse_recipe(data: Any, *, origin: str = "recipe") -> Recipe:
             )
         seen[preset.name] = index
         targets.append(preset)
-    return Recipe(model=model, targets=tuple(targets), origin=origin, version=version)
+    return Recipe(model=model, targets=tuple(targets), origin=origin, version=version, steps=steps)
+
+
+def _steps(raw: Any, origin: str) -> tuple[StepCall, ...]:
+    """``- name`` or ``- name: {param: value}``, in order."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise RecipeError(origin, "steps", f"must be a list of steps (got {_kind(raw)})")
+    calls = []
+    for index, item in enumerate(raw):
+        where = f"steps[{index}]"
+        params: Mapping[str, Any]
+        if isinstance(item, str):
+            name, params = item, {}
+        elif isinstance(item, Mapping) and len(item) == 1:
+            name, value = next(iter(item.items()))
+            params = {} if value is None else value
+            if not isinstance(params, Mapping):
+                raise RecipeError(
+                    origin, f"{where}.{name}", f"parameters must be a mapping (got {_kind(value)})"
+                )
+        else:
+            raise RecipeError(origin, where, "must be a step name or {name: {parameters}}")
+        try:
+            check_step_name(str(name))
+        except InputError as exc:
+            raise RecipeError(origin, where, str(exc)) from exc
+        calls.append(StepCall(str(name), dict(params)))
+    return tuple(calls)
 
 
 def _model(cutout: Any, origin: str) -> str:
@@ -345,4 +381,5 @@ def run_recipe(
         model=recipe.model,
         workers=workers,
         on_source=on_source,
+        steps=recipe.steps,
     )

@@ -1,0 +1,111 @@
+"""Recipe steps: the one table from a step's name to the function that runs it.
+
+A step turns a source's pixels into new pixels before the targets are rendered: remove a
+price tag, isolate the named product, put the product in a new scene. Each step is a
+function ``run(pixels, params) -> StepResult``; ``pixels`` is uint8 RGB or RGBA, ``params``
+the recipe's mapping for the step. A step that returns RGBA with a meaningful alpha hands
+its matte to the targets (the cutout model is then not run).
+
+The table holds import paths, resolved on first use, so this module imports none of the
+step modules (they import :class:`StepResult` from here) and a step's heavy dependencies
+load only when a recipe uses it. Step names are the same in recipes, the CLI and the API.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from packshot.errors import InputError, PackshotError
+
+ImageArray = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """A step's output pixels (RGB or RGBA) and what it did (JSON-ready, for reports)."""
+
+    pixels: ImageArray
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+StepFn = Callable[[ImageArray, Mapping[str, Any]], StepResult]
+
+# name -> "module:function". The one place a step name is defined.
+_TABLE: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class StepCall:
+    """One step of a recipe: its name and parameters (as written in the recipe)."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {self.name: dict(self.params)}
+
+
+class StepError(InputError):
+    """A step failed on one source; the message names the step."""
+
+    code = "step_failed"
+
+
+def register_step(name: str, target: str) -> None:
+    """Add (or replace) a step: ``target`` is ``"package.module:function"``."""
+    if ":" not in target:
+        raise InputError(f"step {name!r}: {target!r} is not 'module:function'")
+    _TABLE[name] = target
+
+
+def step_names() -> list[str]:
+    return sorted(_TABLE)
+
+
+def check_step_name(name: str) -> None:
+    """Raise :class:`InputError` naming the known steps when ``name`` is not one."""
+    if name in _TABLE:
+        return
+    close = difflib.get_close_matches(name, list(_TABLE), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    known = ", ".join(step_names()) or "(none)"
+    raise InputError(f"unknown step {name!r}.{hint} Known steps: {known}.")
+
+
+def step_function(name: str) -> StepFn:
+    check_step_name(name)
+    module, _, attr = _TABLE[name].partition(":")
+    return cast(StepFn, getattr(importlib.import_module(module), attr))
+
+
+def apply_steps(
+    pixels: ImageArray, steps: Sequence[StepCall]
+) -> tuple[ImageArray, list[dict[str, Any]]]:
+    """Run ``steps`` in order; returns the final pixels and each step's info.
+
+    Raises:
+        StepError: a step failed; the message names the step and its reason.
+    """
+    infos: list[dict[str, Any]] = []
+    for call in steps:
+        run = step_function(call.name)
+        try:
+            result = run(pixels, call.params)
+        except PackshotError as exc:
+            raise StepError(f"step {call.name!r}: {exc}") from exc
+        pixels = result.pixels
+        infos.append({"step": call.name, **result.info})
+    return pixels, infos
+
+
+def steps_key(steps: Sequence[StepCall]) -> str:
+    """A stable text of the steps, for fingerprints (re-run when a step changes)."""
+    return json.dumps([s.as_dict() for s in steps], sort_keys=True, default=str)
