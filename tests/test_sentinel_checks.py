@@ -14,7 +14,9 @@ from packshot.cli import app
 from packshot.imageio import encode_image
 from packshot.ops.color import delta_e_2000
 from packshot.ops.framing import place_on_canvas
+from packshot.pipeline.check import check_file
 from packshot.presets import PresetError, derive_preset, get_preset
+from packshot.samples import sample_path
 from packshot.sentinel.candidates import Candidate, rank_candidates
 from packshot.sentinel.checks import background_purity, colour_fidelity, visible_seams
 from packshot.sentinel.result import CheckResult, GateResult
@@ -140,3 +142,24 @@ def test_candidates_rank_by_failures_then_quality_and_say_why() -> None:
     assert "all checks pass" in ranked[0].why and "edge_halo 0.02x limit (best)" in (ranked[0].why)
     assert ranked[2].why.startswith("dropped, rank 3 of 3: 1 failed (edge_halo)")
     assert ranked[0].as_dict()["verdict"] == "deliver"
+
+
+def test_check_uses_the_alpha_channel_when_there_is_one(tmp_path: Path) -> None:
+    rgb, alpha = _placed()
+    rgba = np.dstack([rgb, np.rint(alpha * 255).astype(np.uint8)])
+    (tmp_path / "cut.png").write_bytes(encode_image(rgba, "PNG"))
+    verdict = check_file(tmp_path / "cut.png", get_preset("amazon-main"), ocr=False)
+    assert verdict.result is not None and verdict.mask_origin == "alpha"
+    confidence = next(c for c in verdict.result.checks if c.name == "mask_confidence")
+    assert confidence.value is not None  # a real matte is measured, not skipped
+    assert verdict.result.verdict == "deliver", verdict.result.as_dict()
+
+
+@pytest.mark.slow
+def test_a_lifestyle_photo_is_measured_with_the_model_mask(real_models: Path) -> None:
+    verdict = check_file(sample_path("product"), get_preset("amazon-main"), ocr=False)
+    assert verdict.result is not None and verdict.mask_origin == "model"
+    failed = {c.name for c in verdict.result.checks if not c.passed}
+    # 1086x1448 on a grey-brown background: too small, not square, not white.
+    assert {"resolution", "aspect_ratio", "background_purity"} <= failed
+    assert verdict.result.verdict == "hold"
