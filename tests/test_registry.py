@@ -109,6 +109,7 @@ def test_builtin_catalog() -> None:
         "mobile-object-localizer",
         "skin-clothes-hair",
         "deeplabv3-voc",
+        "ppocr-det",
         "fsrcnn-x2",
         "fsrcnn-x4",
     ]

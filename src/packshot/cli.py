@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from packshot import __version__
 from packshot.errors import PackshotError
+from packshot.isolate_cli import isolate_command
 from packshot.models.salient import DEFAULT_ENSEMBLE, ENSEMBLES
 from packshot.models_cli import models_app
 from packshot.pipeline.cutout import ItemResult, collect_sources, cutout_files
@@ -39,6 +40,7 @@ app = typer.Typer(
 app.add_typer(models_app, name="models")
 app.add_typer(presets_app, name="presets")
 app.command()(check)
+app.command("isolate")(isolate_command)
 
 err = Console(stderr=True)
 out = Console()

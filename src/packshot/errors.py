@@ -80,3 +80,11 @@ class FetchError(PackshotError):
     code = "fetch_failed"
     exit_code = 4
     http_status = 502
+
+
+class NoMatchError(InputError):
+    """Product isolation found nothing matching the prompt; the message lists what it saw,
+    so the caller can retry with another word, a box or points."""
+
+    code = "no_match"
+    http_status = 422

@@ -39,7 +39,9 @@ class StepResult:
 StepFn = Callable[[ImageArray, Mapping[str, Any]], StepResult]
 
 # name -> "module:function". The one place a step name is defined.
-_TABLE: dict[str, str] = {}
+_TABLE: dict[str, str] = {
+    "isolate": "packshot.isolate.step:run",
+}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,292 @@
+"""Product isolation: cut out the object a prompt names, not just the most salient thing.
+
+``isolate(image, prompt="the red handbag")``, ``isolate(image, box="x,y,w,h")`` or
+``isolate(image, points=[...], negative_points=[...])``. The result says what was matched
+and how sure it is; when nothing fits a text prompt, :class:`NoMatchError` lists what the
+models did see, so the caller can retry with a box.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from packshot.errors import InputError, NoMatchError
+from packshot.isolate import segment
+from packshot.isolate.candidates import Candidate, Scene, covered, gather, iou
+from packshot.isolate.garments import pad_box
+from packshot.isolate.prompt import PointPrompt, TextPrompt, parse_box, parse_point, parse_text
+from packshot.isolate.scoring import MIN_COLOR_SHARE, Ranked, rank
+from packshot.isolate.vocabulary import Vocabulary, default_vocabulary
+from packshot.models.detect import detector
+from packshot.models.salient import DEFAULT_ENSEMBLE
+from packshot.ops.geometry import Box
+
+ImageArray = npt.NDArray[np.uint8]
+FloatArray = npt.NDArray[np.float32]
+BoxLike = str | Sequence[int]
+PointLike = str | Sequence[int]
+
+# Below this a text match is not reported as found: "never silently return the wrong thing".
+MIN_CONFIDENCE = 0.15
+# Share of the image a point prompt looks at around its points when no box contains them.
+POINT_WINDOW = 0.5
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """An isolated object: straight-alpha RGBA at the source's resolution, and why."""
+
+    rgba: ImageArray
+    matched: str  # what was taken: "handbag (localized object)", "box", "points"
+    confidence: float  # 0..1; box and point prompts are the caller's word: 1.0
+    box: Box  # the object's box in the image
+    prompt: str
+    source: str  # the models whose boxes/maps chose the object
+    seen: str  # everything the models saw, "person 0.93, cup 0.90"
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def alpha(self) -> ImageArray:
+        """The 8-bit alpha channel (255 = the object)."""
+        return self.rgba[..., 3]
+
+    def info(self) -> dict[str, object]:
+        """JSON-ready summary (recipe reports, the HTTP API)."""
+        return {
+            "matched": self.matched,
+            "confidence": round(self.confidence, 4),
+            "box": [self.box.x0, self.box.y0, self.box.width, self.box.height],
+            "prompt": self.prompt,
+            "source": self.source,
+            "seen": self.seen,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+def _as_rgb(image: ImageArray | Image.Image) -> ImageArray:
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("RGB"))
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise InputError(
+            f"expected a uint8 HxWx3 (RGB) or HxWx4 (RGBA) image, got dtype {arr.dtype} "
+            f"and shape {arr.shape}"
+        )
+    if min(arr.shape[:2]) < 16:
+        raise InputError(
+            f"image is too small to isolate anything ({arr.shape[1]}x{arr.shape[0]} px)"
+        )
+    return np.ascontiguousarray(arr[..., :3])
+
+
+def isolate(
+    image: ImageArray | Image.Image,
+    *,
+    prompt: str | None = None,
+    box: BoxLike | None = None,
+    points: Sequence[PointLike] = (),
+    negative_points: Sequence[PointLike] = (),
+    model: str = DEFAULT_ENSEMBLE,
+    min_confidence: float = MIN_CONFIDENCE,
+    vocabulary: Vocabulary | None = None,
+) -> Isolation:
+    """Cut out the object named by ``prompt``, inside ``box``, or under ``points``.
+
+    Args:
+        image: uint8 RGB/RGBA array or PIL image.
+        prompt: a phrase: category noun, colour words, spatial/size words ("the red
+            sneaker on the left"); not combined with ``box`` or ``points``.
+        box: ``"x,y,w,h"`` or ``(x, y, w, h)`` in pixels: whatever is in it.
+        points: ``"x,y"`` or ``(x, y)`` on the object (with or without a box).
+        negative_points: points on things not to include.
+        model: salient-segmentation ensemble that draws the object inside its box.
+        min_confidence: text matches below this raise :class:`NoMatchError`.
+    """
+    rgb = _as_rgb(image)
+    hw = (rgb.shape[0], rgb.shape[1])
+    has_geometry = box is not None or bool(points) or bool(negative_points)
+    if prompt is not None and has_geometry:
+        raise InputError("prompt: give either a text prompt or a box/points, not both")
+    if prompt is None and not has_geometry:
+        raise InputError(
+            "prompt: say what to isolate: a text prompt, a box (x,y,w,h) or points (x,y)"
+        )
+    if not 0.0 <= min_confidence <= 1.0:
+        raise InputError(f"min_confidence must be between 0 and 1, got {min_confidence}")
+    if prompt is not None:
+        return _isolate_text(rgb, prompt, model, min_confidence, vocabulary or default_vocabulary())
+    pts = PointPrompt(
+        tuple(parse_point(p, hw, "point") for p in points),
+        tuple(parse_point(p, hw, "negative point") for p in negative_points),
+    )
+    return _isolate_region(rgb, parse_box(box, hw) if box is not None else None, pts, model)
+
+
+def _isolate_text(
+    rgb: ImageArray, text: str, model: str, min_confidence: float, vocabulary: Vocabulary
+) -> Isolation:
+    t0 = time.perf_counter()
+    parsed = parse_text(text, vocabulary, detector().labels)
+    scene = Scene.observe(rgb)
+    candidates = gather(scene, parsed)
+    ranked = rank(candidates, parsed, vocabulary, rgb)
+    t1 = time.perf_counter()
+    best = ranked[0] if ranked else None
+    if best is None or best.confidence < min_confidence or _wrong_color(best, parsed):
+        raise NoMatchError(_no_match_message(parsed, ranked, scene))
+    prob = _draw(scene, best.candidate, parsed, model)
+    t2 = time.perf_counter()
+    rgba, alpha = segment.finish(rgb, prob)
+    t3 = time.perf_counter()
+    if not (alpha > 0.5).any():
+        raise NoMatchError(
+            f"found {_what(best)} at {_box_text(best.candidate.box)} but could not separate it "
+            f"from its surroundings; try a box prompt"
+        )
+    return Isolation(
+        rgba=rgba,
+        matched=_what(best),
+        confidence=best.confidence,
+        box=best.candidate.box,
+        prompt=text,
+        source=best.candidate.source,
+        seen=scene.seen(),
+        timings={"find_s": t1 - t0, "segment_s": t2 - t1, "refine_s": t3 - t2},
+    )
+
+
+def _wrong_color(best: Ranked, parsed: TextPrompt) -> bool:
+    return best.color_share is not None and best.color_share < MIN_COLOR_SHARE
+
+
+def _what(r: Ranked) -> str:
+    c = r.candidate
+    colours = f"{'/'.join(r.colors)} " if r.colors else ""
+    kind = (
+        "garment"
+        if c.garment
+        else (
+            "detected"
+            if c.label not in ("object",) and c.source != "mobile-object-localizer"
+            else "localized object"
+        )
+    )
+    return f"{colours}{c.label} ({kind}, {c.source})"
+
+
+def _box_text(b: Box) -> str:
+    return f"{b.x0},{b.y0},{b.width},{b.height}"
+
+
+def _no_match_message(parsed: TextPrompt, ranked: list[Ranked], scene: Scene) -> str:
+    message = f"no {parsed.describe!r} found; seen: {scene.seen()}"
+    if parsed.category is None:
+        message += f" ({parsed.noun!r} is not a category packshot knows; use a box or points)"
+    elif ranked:
+        near = ", ".join(
+            f"{_what(r)} at {_box_text(r.candidate.box)} confidence {r.confidence:.2f}"
+            for r in ranked[:3]
+        )
+        message += f"; closest: {near}"
+    return message
+
+
+def _draw(scene: Scene, c: Candidate, parsed: TextPrompt, model: str) -> FloatArray:
+    """The chosen candidate's probability map over the whole image."""
+    rgb = scene.rgb
+    hw = (rgb.shape[0], rgb.shape[1])
+    if c.prob is not None:
+        return c.prob
+    crop, prob = segment.salient_in_box(rgb, c.box, model)
+    prob = prob * segment.box_prior(crop, c.box)
+    prob = segment.keep_parts_in_box(prob, crop, c.box)
+    category = parsed.category
+    if category is not None and category.voc:
+        prob = segment.voc_restrict(rgb, prob, crop, category.voc)
+    if category is not None and category.held:
+        # A held or worn object: the hand, arm and hair around it are not the product.
+        for person in scene.people:
+            if covered(c.box, person.box) > 0.3 and iou(c.box, person.box) < 0.7:
+                prob = segment.subtract_body(prob, crop, scene.parse(person.box))
+    return segment.paste(prob, crop, hw)
+
+
+def _isolate_region(rgb: ImageArray, box: Box | None, points: PointPrompt, model: str) -> Isolation:
+    t0 = time.perf_counter()
+    hw = (rgb.shape[0], rgb.shape[1])
+    region = box if box is not None else _region_for_points(rgb, points)
+    crop, prob = segment.salient_in_box(rgb, region, model)
+    if box is not None:
+        # A box the caller drew bounds the object; a window found for points only frames
+        # it (the parts the points are on are kept, whatever their extent).
+        prob = prob * segment.box_prior(crop, region)
+        prob = segment.keep_parts_in_box(prob, crop, region)
+    local = [
+        (x - crop.x0, y - crop.y0)
+        for x, y in points.positive
+        if covered(Box(x, y, x + 1, y + 1), crop) > 0
+    ]
+    negative = [
+        (x - crop.x0, y - crop.y0)
+        for x, y in points.negative
+        if covered(Box(x, y, x + 1, y + 1), crop) > 0
+    ]
+    prob = segment.apply_points(rgb[crop.slices], prob, local, negative)
+    t1 = time.perf_counter()
+    rgba, alpha = segment.finish(rgb, segment.paste(prob, crop, hw))
+    t2 = time.perf_counter()
+    what = "box" if box is not None else "points"
+    if not (alpha > 0.5).any():
+        raise NoMatchError(
+            f"nothing stands out from the background in the {what} given; "
+            "try a larger box or more points"
+        )
+    ys, xs = np.nonzero(alpha > 0.5)
+    found = Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    prompt = _box_text(box) if box is not None else ""
+    if points.positive or points.negative:
+        pts = " ".join(
+            [*(f"+{x},{y}" for x, y in points.positive), *(f"-{x},{y}" for x, y in points.negative)]
+        )
+        prompt = f"{prompt} {pts}".strip()
+    return Isolation(
+        rgba=rgba,
+        matched=what,
+        confidence=1.0,
+        box=found,
+        prompt=prompt,
+        source=model,
+        seen="",
+        timings={"segment_s": t1 - t0, "refine_s": t2 - t1},
+    )
+
+
+def _region_for_points(rgb: ImageArray, points: PointPrompt) -> Box:
+    """Where to look for the object under the points: the smallest localized or detected
+    box holding every positive point (negative ones are cut out later), else a window
+    around them."""
+    hw = (rgb.shape[0], rgb.shape[1])
+    if not points.positive:
+        raise InputError(
+            "point: give at least one positive point (negative points only say what to leave out)"
+        )
+    scene = Scene.observe(rgb)
+
+    def holds(b: Box, p: tuple[int, int]) -> bool:
+        return b.x0 <= p[0] < b.x1 and b.y0 <= p[1] < b.y1
+
+    boxes = [d.box for d in [*scene.objects, *scene.detections]]
+    fitting = [b for b in boxes if all(holds(b, p) for p in points.positive)]
+    if fitting:
+        return min(fitting, key=lambda b: b.width * b.height)
+    xs = [p[0] for p in points.positive]
+    ys = [p[1] for p in points.positive]
+    half = round(POINT_WINDOW * min(hw) / 2)
+    around = Box(min(xs), min(ys), max(xs) + 1, max(ys) + 1)
+    return pad_box(around, 0.0, hw, minimum=half)

@@ -1,0 +1,212 @@
+"""What might be the prompted object: boxes from every model that can see it.
+
+Sources, in order of trust: an installed open-vocabulary detector (used alone when it
+finds the category), the COCO detector's boxes of the category's labels, the class-agnostic
+localizer's boxes (for categories the detector misses, weighted down and penalised where a
+detector says the box is something else), and garments inside each detected person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from packshot.isolate.garments import PersonParse, garment_probability, parse_person
+from packshot.isolate.prompt import TextPrompt
+from packshot.isolate.vocabulary import Category, Garment
+from packshot.models.detect import Detection, detector, localizer
+from packshot.models.openvocab import installed_open_vocab
+from packshot.ops.geometry import Box
+
+ImageArray = npt.NDArray[np.uint8]
+FloatArray = npt.NDArray[np.float32]
+
+MIN_DETECTOR_SCORE = 0.3
+MIN_LOCALIZER_SCORE = 0.2
+MIN_PERSON_SCORE = 0.4
+# A localizer box is weaker evidence of a category than a labelled detection.
+LOCALIZER_WEIGHT = 0.6
+# A detection this sure of another label rules a localizer box out for the category.
+CONFIDENT_OTHER = 0.5
+# Boxes of one object from two models overlap at least this much.
+SAME_OBJECT_IOU = 0.6
+
+
+@dataclass
+class Candidate:
+    """One possible answer: a box, what model said what, and (garments) its own map."""
+
+    box: Box
+    label: str
+    score: float  # confidence that this is the prompt's category, 0..1
+    source: str
+    garment: Garment | None = None
+    prob: FloatArray | None = None  # full-image map, for garments
+    person: PersonParse | None = field(default=None, repr=False)
+
+
+@dataclass
+class Scene:
+    """Everything the models saw in one image (for choosing, and for error messages)."""
+
+    rgb: ImageArray
+    detections: list[Detection] = field(default_factory=list)
+    objects: list[Detection] = field(default_factory=list)
+    open_vocab: list[Detection] = field(default_factory=list)
+    _parses: dict[Box, PersonParse] = field(default_factory=dict)
+
+    @classmethod
+    def observe(cls, rgb: ImageArray) -> Scene:
+        return cls(
+            rgb,
+            detector().detect(rgb, MIN_DETECTOR_SCORE),
+            localizer().detect(rgb, MIN_LOCALIZER_SCORE),
+        )
+
+    @property
+    def people(self) -> list[Detection]:
+        return [d for d in self.detections if d.label == "person" and d.score >= MIN_PERSON_SCORE]
+
+    def parse(self, person: Box) -> PersonParse:
+        """The person's skin/clothes/hair parse, computed once per person."""
+        if person not in self._parses:
+            self._parses[person] = parse_person(self.rgb, person)
+        return self._parses[person]
+
+    def seen(self) -> str:
+        """``person 0.93, cup 0.90, 2 unlabelled objects`` (what a caller could ask for)."""
+        parts = [f"{d.label} {d.score:.2f}" for d in [*self.open_vocab, *self.detections]]
+        unlabelled = [
+            o
+            for o in self.objects
+            if all(
+                iou(o.box, d.box) < SAME_OBJECT_IOU and covered(o.box, d.box) <= 0.7
+                for d in self.detections
+            )
+        ]
+        if unlabelled:
+            parts.append(f"{len(unlabelled)} unlabelled object{'s' * (len(unlabelled) > 1)}")
+        return ", ".join(parts) or "nothing"
+
+
+def iou(a: Box, b: Box) -> float:
+    inter = max(0, min(a.x1, b.x1) - max(a.x0, b.x0)) * max(0, min(a.y1, b.y1) - max(a.y0, b.y0))
+    union = a.width * a.height + b.width * b.height - inter
+    return inter / union if union > 0 else 0.0
+
+
+def covered(inner: Box, outer: Box) -> float:
+    """Share of ``inner``'s area that lies inside ``outer``."""
+    inter = max(0, min(inner.x1, outer.x1) - max(inner.x0, outer.x0)) * max(
+        0, min(inner.y1, outer.y1) - max(inner.y0, outer.y0)
+    )
+    return inter / max(1, inner.width * inner.height)
+
+
+def _names(category: Category, prompt: TextPrompt) -> set[str]:
+    return {*category.terms, *(c.lower() for c in category.coco), prompt.noun, category.name}
+
+
+def _open_vocab(scene: Scene, prompt: TextPrompt) -> list[Candidate]:
+    model = installed_open_vocab()
+    if model is None:
+        return []
+    scene.open_vocab = model.detect(scene.rgb)
+    names = _names(prompt.category, prompt) if prompt.category else {prompt.noun}
+    return [
+        Candidate(d.box, d.label, d.score, d.model) for d in scene.open_vocab if d.label in names
+    ]
+
+
+def _garments(scene: Scene, category: Category) -> list[Candidate]:
+    assert category.garment is not None
+    found = []
+    for person in scene.people:
+        parse = scene.parse(person.box)
+        prob = garment_probability(scene.rgb, parse, category.garment)
+        if prob is None:
+            continue
+        full = np.zeros(scene.rgb.shape[:2], dtype=np.float32)
+        full[parse.crop.slices] = prob
+        ys, xs = np.nonzero(full >= 0.5)
+        if len(ys) == 0:
+            continue
+        box = Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        found.append(
+            Candidate(
+                box,
+                f"{category.garment} garment",
+                person.score,
+                "human-parsing",
+                category.garment,
+                full,
+                parse,
+            )
+        )
+    return found
+
+
+def _feet_factor(box: Box, people: list[Detection]) -> float:
+    """Shoes are at a person's feet: boxes there are preferred, boxes elsewhere doubted."""
+    if not people:
+        return 1.0
+    for person in people:
+        feet = Box(
+            person.box.x0,
+            person.box.y1 - round(0.3 * person.box.height),
+            person.box.x1,
+            person.box.y1,
+        )
+        small = box.width * box.height < 0.2 * person.box.width * person.box.height
+        if small and covered(box, feet) > 0.5:
+            return 1.5
+    return 0.6
+
+
+def gather(scene: Scene, prompt: TextPrompt) -> list[Candidate]:
+    """Candidates for a parsed text prompt (empty when nothing fits)."""
+    chosen = _open_vocab(scene, prompt)
+    if chosen or prompt.category is None:
+        return chosen
+    category = prompt.category
+    if category.garment is not None:
+        return _garments(scene, category)
+    generic = category.name == "object"
+    labelled = [
+        Candidate(d.box, d.label, d.score, d.model)
+        for d in scene.detections
+        if generic or d.label in category.coco
+    ]
+    found = list(labelled)
+    # The localizer adds boxes where the detector found none of the category, or where
+    # the detector is known to name the category otherwise (a plush ostrich is a "dog").
+    if category.localized and (generic or not labelled or category.confusable):
+        for obj in scene.objects:
+            # The same object as a labelled box, or a part of one.
+            if any(
+                iou(obj.box, c.box) >= SAME_OBJECT_IOU or covered(obj.box, c.box) > 0.7
+                for c in labelled
+            ):
+                continue
+            if not generic and _named_otherwise(obj.box, category, scene.detections):
+                continue
+            score = LOCALIZER_WEIGHT * obj.score
+            if category.feet:
+                score *= _feet_factor(obj.box, scene.people)
+            found.append(Candidate(obj.box, prompt.noun, min(score, 1.0), obj.model))
+    return found
+
+
+def _named_otherwise(box: Box, category: Category, detections: list[Detection]) -> bool:
+    """True when the detector confidently calls this box something the category is not
+    (a "teddy bear" is no handbag; a handbag called "cake" is a known confusion), or the
+    box is a part of such a thing (people excepted: what they hold lies inside their box)."""
+    allowed = {*category.coco, *category.confusable}
+    return any(
+        d.score >= CONFIDENT_OTHER
+        and d.label not in allowed
+        and (iou(box, d.box) >= 0.5 or (d.label != "person" and covered(box, d.box) > 0.7))
+        for d in detections
+    )

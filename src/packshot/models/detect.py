@@ -1,0 +1,257 @@
+"""Object boxes: the YOLOX COCO detector and the class-agnostic Mobile Object Localizer.
+
+One class per model family: preprocess, run, postprocess. Input conventions come from the
+model's registry entry (``io`` table), class names from the labels model it names, so other
+weights of the same family registered by path work without code.
+
+Boxes are :class:`packshot.ops.geometry.Box` in the input image's pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from packshot.errors import InputError, ModelError
+from packshot.models.registry import ModelSpec, default_model, get_spec, model_path
+from packshot.models.runtime import session
+from packshot.ops.geometry import Box
+
+ImageArray = npt.NDArray[np.uint8]
+FloatArray = npt.NDArray[np.float32]
+
+# The localizer has no classes; its boxes carry this label.
+OBJECT_LABEL = "object"
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One box: what it is (``label``), how sure the model is, which model said so."""
+
+    box: Box
+    label: str
+    score: float
+    model: str
+
+
+def _check_rgb(rgb: ImageArray) -> None:
+    if rgb.ndim != 3 or rgb.shape[2] < 3 or rgb.dtype != np.uint8:
+        raise InputError(f"expected a uint8 RGB image, got {rgb.dtype} of shape {rgb.shape}")
+
+
+def _clip_box(x0: float, y0: float, x1: float, y1: float, width: int, height: int) -> Box | None:
+    box = Box(
+        max(0, round(x0)),
+        max(0, round(y0)),
+        min(width, round(x1)),
+        min(height, round(y1)),
+    )
+    return box if box.width > 1 and box.height > 1 else None
+
+
+def nms(boxes: FloatArray, scores: FloatArray, iou: float) -> list[int]:
+    """Indices kept by greedy non-maximum suppression; ``boxes`` are ``N x 4`` x0,y0,x1,y1."""
+    if len(boxes) == 0:
+        return []
+    xywh = [[float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])] for b in boxes]
+    kept = cv2.dnn.NMSBoxes(xywh, [float(s) for s in scores], 0.0, iou)
+    return [int(i) for i in np.asarray(kept).reshape(-1)]
+
+
+def read_labels(name: str) -> tuple[str, ...]:
+    """Class names held by the registered labels model ``name`` (one a line)."""
+    path = model_path(name)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    labels = tuple(line.strip() for line in lines if line.strip())
+    if not labels:
+        raise ModelError(f"labels model {name!r} ({path}) holds no class names")
+    return labels
+
+
+class YoloxDetector:
+    """YOLOX (anchor-free, decoded on the host): labelled boxes for the COCO classes."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        io = spec.io
+        self.spec = spec
+        self.size = int(io.get("size", 416))
+        self.strides = tuple(int(s) for s in io.get("strides", (8, 16, 32)))
+        self.pad_value = float(io.get("pad_value", 114))
+        self.bgr = str(io.get("channels", "BGR")).upper() == "BGR"
+        labels = io.get("labels")
+        if not isinstance(labels, str):
+            raise ModelError(f"model {spec.name!r} names no labels model in its io table")
+        self.labels = read_labels(labels)
+        self._session = session(spec.name)
+        self._input = self._session.get_inputs()[0].name
+        self._grid = self._make_grid()
+
+    def _make_grid(self) -> tuple[FloatArray, FloatArray]:
+        cells, strides = [], []
+        for stride in self.strides:
+            n = self.size // stride
+            ys, xs = np.mgrid[0:n, 0:n]
+            cells.append(np.stack([xs.ravel(), ys.ravel()], axis=1))
+            strides.append(np.full((n * n, 1), stride))
+        return (
+            np.concatenate(cells).astype(np.float32),
+            np.concatenate(strides).astype(np.float32),
+        )
+
+    def preprocess(self, rgb: ImageArray) -> tuple[FloatArray, float]:
+        """Letterboxed tensor (resized keeping aspect, pasted top-left) and the scale used."""
+        _check_rgb(rgb)
+        height, width = rgb.shape[:2]
+        scale = min(self.size / height, self.size / width)
+        size = (max(1, int(width * scale)), max(1, int(height * scale)))
+        resized = cv2.resize(rgb[..., :3], size, interpolation=cv2.INTER_LINEAR)
+        canvas = np.full((self.size, self.size, 3), self.pad_value, dtype=np.float32)
+        canvas[: size[1], : size[0]] = resized[..., ::-1] if self.bgr else resized
+        return np.ascontiguousarray(canvas.transpose(2, 0, 1)[None]), scale
+
+    def run(self, x: FloatArray) -> FloatArray:
+        out = self._session.run(None, {self._input: x})[0]
+        raw = np.asarray(out, dtype=np.float32)[0]
+        if raw.shape != (len(self._grid[0]), 5 + len(self.labels)):
+            raise ModelError(
+                f"model {self.spec.name!r} returned shape {raw.shape}; expected "
+                f"({len(self._grid[0])}, {5 + len(self.labels)}) for {len(self.labels)} classes"
+            )
+        result: FloatArray = raw
+        return result
+
+    def postprocess(
+        self,
+        raw: FloatArray,
+        scale: float,
+        image_hw: tuple[int, int],
+        min_score: float,
+        iou: float,
+    ) -> list[Detection]:
+        cells, strides = self._grid
+        centre = (raw[:, :2] + cells) * strides
+        size = np.exp(np.clip(raw[:, 2:4], -10.0, 10.0)) * strides
+        class_scores = raw[:, 5:] * raw[:, 4:5]
+        classes = class_scores.argmax(axis=1)
+        scores = class_scores[np.arange(len(classes)), classes]
+        keep = scores >= min_score
+        xyxy = np.concatenate([centre - size / 2, centre + size / 2], axis=1)[keep] / scale
+        scores, classes = scores[keep], classes[keep]
+        height, width = image_hw
+        detections: list[Detection] = []
+        for cls in np.unique(classes):
+            idx = np.flatnonzero(classes == cls)
+            for i in nms(xyxy[idx], scores[idx], iou):
+                x0, y0, x1, y1 = (float(v) for v in xyxy[idx[i]])
+                box = _clip_box(x0, y0, x1, y1, width, height)
+                if box is not None:
+                    label = self.labels[int(cls)]
+                    detections.append(Detection(box, label, float(scores[idx[i]]), self.spec.name))
+        return sorted(detections, key=lambda d: -d.score)
+
+    def detect(self, rgb: ImageArray, min_score: float = 0.3, iou: float = 0.45) -> list[Detection]:
+        x, scale = self.preprocess(rgb)
+        return self.postprocess(self.run(x), scale, rgb.shape[:2], min_score, iou)
+
+
+class ObjectLocalizer:
+    """Mobile Object Localizer: class-agnostic boxes, NMS done inside the graph."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.size = int(spec.io.get("size", 192))
+        self._session = session(spec.name)
+        self._input = self._session.get_inputs()[0].name
+
+    def preprocess(self, rgb: ImageArray) -> ImageArray:
+        _check_rgb(rgb)
+        resized = cv2.resize(rgb[..., :3], (self.size, self.size), interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(resized[None], dtype=np.uint8)
+
+    def run(self, x: ImageArray) -> tuple[FloatArray, FloatArray, int]:
+        boxes, _classes, scores, count = self._session.run(None, {self._input: x})
+        return (
+            np.asarray(boxes, np.float32)[0],
+            np.asarray(scores, np.float32)[0],
+            int(np.asarray(count).reshape(-1)[0]),
+        )
+
+    def postprocess(
+        self,
+        boxes: FloatArray,
+        scores: FloatArray,
+        count: int,
+        image_hw: tuple[int, int],
+        min_score: float,
+    ) -> list[Detection]:
+        height, width = image_hw
+        detections: list[Detection] = []
+        for (y0, x0, y1, x1), score in zip(boxes[:count], scores[:count], strict=True):
+            if score < min_score:
+                continue
+            box = _clip_box(x0 * width, y0 * height, x1 * width, y1 * height, width, height)
+            if box is not None:
+                detections.append(Detection(box, OBJECT_LABEL, float(score), self.spec.name))
+        return sorted(detections, key=lambda d: -d.score)
+
+    def detect(self, rgb: ImageArray, min_score: float = 0.2, iou: float = 0.5) -> list[Detection]:
+        """Boxes over the whole image and, for wide or tall images, over square windows.
+
+        The network squashes its input to a square: on a 2:1 scene objects lose half their
+        width and small ones vanish, so square windows along the long side are run too and
+        all boxes merged by NMS.
+        """
+        height, width = rgb.shape[:2]
+        found: list[Detection] = []
+        for window in square_windows(height, width):
+            pixels = np.ascontiguousarray(rgb[window.slices])
+            boxes, scores, count = self.run(self.preprocess(pixels))
+            for d in self.postprocess(boxes, scores, count, pixels.shape[:2], min_score):
+                b = d.box
+                moved = Box(b.x0 + window.x0, b.y0 + window.y0, b.x1 + window.x0, b.y1 + window.y0)
+                found.append(Detection(moved, d.label, d.score, d.model))
+        if not found:
+            return []
+        xyxy = np.asarray([[d.box.x0, d.box.y0, d.box.x1, d.box.y1] for d in found], np.float32)
+        kept = nms(xyxy, np.asarray([d.score for d in found], np.float32), iou)
+        return sorted((found[i] for i in kept), key=lambda d: -d.score)
+
+
+def square_windows(height: int, width: int, max_aspect: float = 1.25) -> list[Box]:
+    """The whole image, plus overlapping square windows along its long side when it is
+    more elongated than ``max_aspect``."""
+    windows = [Box(0, 0, width, height)]
+    side = min(height, width)
+    long_side = max(height, width)
+    if long_side <= max_aspect * side:
+        return windows
+    count = int(np.ceil(long_side / side)) + 1
+    for start in np.linspace(0, long_side - side, count):
+        s = round(float(start))
+        windows.append(
+            Box(s, 0, s + side, height) if width > height else Box(0, s, width, s + side)
+        )
+    return windows
+
+
+_DETECTORS: dict[str, YoloxDetector] = {}
+_LOCALIZERS: dict[str, ObjectLocalizer] = {}
+
+
+def detector(name: str | None = None) -> YoloxDetector:
+    """The per-process COCO detector (the registry's default object-detection model)."""
+    spec = get_spec(name) if name else default_model("object-detection")
+    if spec.name not in _DETECTORS:
+        _DETECTORS[spec.name] = YoloxDetector(spec)
+    return _DETECTORS[spec.name]
+
+
+def localizer(name: str | None = None) -> ObjectLocalizer:
+    """The per-process class-agnostic localizer (default object-localization model)."""
+    spec = get_spec(name) if name else default_model("object-localization")
+    if spec.name not in _LOCALIZERS:
+        _LOCALIZERS[spec.name] = ObjectLocalizer(spec)
+    return _LOCALIZERS[spec.name]
