@@ -40,6 +40,11 @@ def test_dev_photos_pass_or_are_held_with_reasons(tmp_path: Path, real_models: P
             assert rec.state == "held" and gate["verdict"] == "hold"
             assert gate["reasons"] and rec.error and rec.error.startswith("held for review")
             assert Path(rec.output).parent.name == "held"
+    # A re-run redoes nothing: held outputs wait for review, they are not retried.
+    stamps = {r.output: Path(r.output or "").stat().st_mtime_ns for r in records}
+    again = run_listing([photos], [get_preset("amazon-main")], out, model="u2netp", workers=1)
+    assert {r.output: Path(r.output or "").stat().st_mtime_ns for r in again} == stamps
+
     from packshot.report import write_listing_report
 
     page = write_listing_report(records, out)

@@ -108,14 +108,15 @@ class Manifest:
             )
 
     def is_done(self, sku: str, target: str, fingerprint: str | None = None) -> bool:
-        """Done with the same settings (``fingerprint``), its file there with its size.
+        """Done (or held for review: the same input gives the same verdict) with the same
+        settings (``fingerprint``), its file there with its size.
 
         The fingerprint covers what the output depends on (the preset's fields, the model),
         so editing a preset or recipe and re-running re-renders the affected targets.
         """
         row = self._db.execute(
             "SELECT output, bytes, info FROM targets "
-            "WHERE sku = ? AND target = ? AND state = 'done'",
+            "WHERE sku = ? AND target = ? AND state IN ('done', 'held')",
             (sku, target),
         ).fetchone()
         if row is None or row[0] is None:
