@@ -36,6 +36,7 @@ from packshot.repair_cli import (
 )
 from packshot.report import write_cutout_report, write_listing_report
 from packshot.samples import fetch_samples
+from packshot.sentinel_cli import check
 from packshot.service_cli import keys_app, serve
 
 app = typer.Typer(
@@ -50,6 +51,7 @@ app.add_typer(presets_app, name="presets")
 app.command("remove")(remove_command)
 app.command("inpaint-reference")(inpaint_reference_command)
 app.command("replace-background")(replace_background_command)
+app.command()(check)
 app.command("isolate")(isolate_command)
 app.add_typer(keys_app, name="keys")
 app.command()(serve)

@@ -30,6 +30,8 @@ padding:12px;background:#fff;border:1px solid #ddd;border-radius:6px;flex-wrap:w
 .checker{background:repeating-conic-gradient(#ccc 0% 25%,#fff 0% 50%) 0 0/16px 16px}
 .magenta{background:#f0f} .white{background:#fff;outline:1px solid #eee}
 .failed{color:#b00020} .meta{font-size:12px;color:#444;min-width:200px}
+.passed{color:#0a7a2f} table.checks{font-size:11px;border-collapse:collapse;margin-top:4px}
+table.checks td,table.checks th{padding:0 4px;text-align:left}
 """
 
 
@@ -107,6 +109,39 @@ def _figure(path: Path | None, out_dir: Path, caption: str) -> str:
     return f'<figure><img src="{rel}" alt=""><figcaption>{caption}</figcaption></figure>'
 
 
+def _gate_html(gate: object) -> str:
+    """The gate's verdict, reasons and every check's value against its threshold."""
+    if not isinstance(gate, dict):
+        return ""
+    verdict = str(gate.get("verdict", ""))
+    cls = "failed" if verdict == "hold" else "passed"
+    parts = [f'<br><b class="{cls}">gate: {html.escape(verdict)}</b>']
+    parts += [f'<br><span class="failed">{html.escape(str(r))}</span>' for r in gate["reasons"]]
+    rows = []
+    for check in gate.get("checks", []):
+        mark = "ok" if check["passed"] else "FAIL"
+        value, limit = _short(check["value"]), _short(check["threshold"])
+        rows.append(
+            f'<tr class="{"" if check["passed"] else "failed"}"><td>{mark}</td>'
+            f"<td>{html.escape(check['name'])}</td><td>{html.escape(value)}</td>"
+            f'<td>{html.escape(limit)}</td><td title="{html.escape(check["detail"])}">'
+            "&#9432;</td></tr>"
+        )
+    parts.append(
+        '<table class="checks"><tr><th></th><th>check</th><th>value</th><th>limit</th>'
+        f"<th></th></tr>{''.join(rows)}</table>"
+    )
+    return "".join(parts)
+
+
+def _short(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
 def write_listing_report(
     records: Sequence[TargetRecord], out_dir: Path, *, title: str = "packshot listing"
 ) -> Path:
@@ -121,7 +156,8 @@ def write_listing_report(
             {
                 "title": title,
                 "done": sum(r.ok for r in records),
-                "failed": sum(not r.ok for r in records),
+                "held": sum(r.held for r in records),
+                "failed": sum(not r.ok and not r.held for r in records),
                 "targets": [
                     {
                         "sku": r.sku,
@@ -150,7 +186,7 @@ def write_listing_report(
         src_thumb = _source_thumbnail(local, thumbs / sku / "source.jpg") if local else None
         cells = [_figure(src_thumb, out_dir, "source")]
         for rec in recs:
-            if not rec.ok or rec.output is None:
+            if (not rec.ok and not rec.held) or rec.output is None:
                 cells.append(
                     f'<div class="meta failed"><b>{html.escape(rec.target)}</b><br>'
                     f"{html.escape(rec.error or '')}</div>"
@@ -173,6 +209,7 @@ def write_listing_report(
             caption = f"<b>{html.escape(rec.target)}</b><br>" + "<br>".join(
                 html.escape(f) for f in facts
             )
+            caption += _gate_html(info.get("gate"))
             rel = html.escape(os.path.relpath(rec.output, out_dir))
             src = html.escape(os.path.relpath(thumb or rec.output, out_dir))
             cells.append(
@@ -185,10 +222,12 @@ def write_listing_report(
             + "</div>"
         )
     done = sum(r.ok for r in records)
+    held = sum(r.held for r in records)
     page = (
         f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
         f"<style>{_STYLE}</style><h1>{html.escape(title)}</h1>"
-        f"<p>{done} outputs written, {len(records) - done} failed</p>" + "".join(rows)
+        f"<p>{done} outputs delivered, {held} held for review (in held/), "
+        f"{len(records) - done - held} failed</p>" + "".join(rows)
     )
     index = out_dir / "report.html"
     index.write_text(page, encoding="utf-8")

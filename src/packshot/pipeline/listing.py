@@ -27,12 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 from packshot.errors import PackshotError
-from packshot.imageio import encode_within, write_bytes
+from packshot.imageio import encode_within, load_image, write_bytes
 from packshot.models.salient import DEFAULT_ENSEMBLE
+from packshot.models.text import detect_text
 from packshot.models.upscale import upscale
 from packshot.ops.extend import extend_to_aspect
 from packshot.ops.framing import place_on_canvas
@@ -44,6 +46,11 @@ from packshot.pipeline.manifest import Manifest, TargetRecord
 from packshot.pipeline.sources import Source, load_source, read_sources
 from packshot.pipeline.steps import StepCall, apply_steps, steps_key
 from packshot.presets import Preset, parse_aspect
+from packshot.sentinel.candidates import Candidate, rank_candidates
+from packshot.sentinel.fixes import Repair
+from packshot.sentinel.gate import run_gate
+from packshot.sentinel.result import GateResult
+from packshot.sentinel.subject import Subject
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +59,16 @@ ImageArray = npt.NDArray[np.uint8]
 
 @dataclass(frozen=True)
 class Rendered:
-    """A target's pixels before encoding, and how they were made."""
+    """A target's pixels before encoding, and how they were made.
+
+    ``alpha`` is the product's coverage on the canvas (float32 0..1) and ``synthesized``
+    the pixels that did not come from the photo, for the quality gate.
+    """
 
     pixels: ImageArray
     info: dict[str, Any] = field(default_factory=dict)
+    alpha: npt.NDArray[np.float32] | None = None
+    synthesized: npt.NDArray[np.bool_] | None = None
 
 
 def render_white(cut: Cutout, preset: Preset) -> Rendered:
@@ -79,6 +92,7 @@ def render_white(cut: Cutout, preset: Preset) -> Rendered:
             "scale": round(placed.scale, 4),
             "fill_clamped": placed.clamped,
         },
+        placed.rgba[..., 3].astype(np.float32) / np.float32(255.0),
     )
 
 
@@ -88,14 +102,29 @@ def render_keep(rgb: ImageArray, cut: Cutout, preset: Preset) -> Rendered:
     aspect_w, aspect_h = parse_aspect(preset.aspect)
     extended = extend_to_aspect(rgb, mask, aspect_w, aspect_h, allow_crop=preset.allow_crop)
     src_size = (extended.rgb.shape[1], extended.rgb.shape[0])
+    out_size = (preset.width, preset.height)
     pixels = resize_to(extended.rgb, preset.width, preset.height, upscaler=upscale)
+    # Where the product is on the extended canvas: the photo's mask where the photo was
+    # kept whole, else (a cropped photo) its box.
+    product = np.zeros(extended.synthesized.shape, np.float32)
+    box = extended.photo_box
+    if (box.height, box.width) == mask.shape:
+        product[box.slices] = mask
+    else:
+        product[extended.product_box.slices] = 1.0
+    alpha = cv2.resize(product, out_size, interpolation=cv2.INTER_LINEAR)
+    synth = cv2.resize(
+        extended.synthesized.astype(np.uint8), out_size, interpolation=cv2.INTER_NEAREST
+    )
     return Rendered(
         pixels,
         {
             "method": extended.method,
-            "resize": resize_method(src_size, (preset.width, preset.height)),
+            "resize": resize_method(src_size, out_size),
             "synthesized_share": round(float(extended.synthesized.mean()), 4),
         },
+        np.asarray(alpha, np.float32),
+        np.asarray(synth, dtype=bool),
     )
 
 
@@ -131,8 +160,116 @@ def fingerprint(preset: Preset, model: str, steps: Sequence[StepCall] = ()) -> s
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def output_path(out_dir: Path, sku: str, preset: Preset) -> Path:
-    return out_dir / sku / f"{preset.name}.{preset.extension}"
+def output_path(out_dir: Path, sku: str, preset: Preset, *, held: bool = False) -> Path:
+    """Delivered outputs go to ``<sku>/<target>.<ext>``; held ones to
+    ``<sku>/held/<target>.<ext>``, so nothing non-compliant sits among the deliverables
+    (a reviewer approves a held output by moving it up)."""
+    folder = out_dir / sku / "held" if held else out_dir / sku
+    return folder / f"{preset.name}.{preset.extension}"
+
+
+def gate_output(
+    rendered: Rendered,
+    preset: Preset,
+    cut: Cutout,
+    rgb: ImageArray,
+    *,
+    model: str,
+    ocr: bool = True,
+) -> tuple[bytes, int, GateResult, float]:
+    """Encode a rendered target and pass it through the preset's gate (fixing it when one
+    fix helps); returns the bytes to write, the quality, the gate's result and seconds."""
+    t0 = time.perf_counter()
+    data, quality = encode_for(rendered.pixels, preset)
+    latest = [(data, quality)]
+    source_alpha = cut.alpha.astype(np.float32) / np.float32(255.0)
+
+    def subject_of(data: bytes, alpha: npt.NDArray[np.float32]) -> Subject:
+        return Subject(
+            load_image(data, label=preset.name).pixels[..., :3],
+            alpha,
+            "alpha",
+            preset.format,
+            len(data),
+            source_rgb=cut.rgba[..., :3],
+            source_alpha=source_alpha,
+            synthesized=rendered.synthesized,
+        )
+
+    def remake(_: Subject, repair: Repair) -> Subject:
+        data, quality = encode_for(repair.rgb, preset)
+        latest[0] = (data, quality)
+        return subject_of(data, repair.alpha)
+
+    def rerun_model(_: Subject, preset: Preset) -> Repair | None:
+        # The other ensemble than the one that made this cutout.
+        other = "u2net-best" if model != "u2net-best" else DEFAULT_ENSEMBLE
+        again = render_target(rgb, cutout(rgb, model=other), preset)
+        if again.alpha is None:
+            return None
+        return Repair(again.pixels, again.alpha, f"cut out again with {other}")
+
+    alpha = rendered.alpha
+    if alpha is None:
+        alpha = np.ones(rendered.pixels.shape[:2], np.float32)
+    outcome = run_gate(
+        subject_of(data, alpha),
+        preset,
+        remake=remake,
+        hooks={} if cut.model.startswith("step:") else {"rerun-model": rerun_model},
+        detect=detect_text if ocr else None,
+    )
+    data, quality = latest[0]
+    return data, quality, outcome.result, time.perf_counter() - t0
+
+
+CANDIDATE_ENSEMBLES = ("u2net", "u2net-best", "u2net-fast", "u2netp")
+"""Ensembles tried, in this order after the batch's own, when a preset asks for
+candidates (all Apache-2.0; the AGPL IS-Net stays opt-in)."""
+
+
+@dataclass(frozen=True)
+class BestOutput:
+    """The delivered candidate (rendered, bytes, quality, gate, gate seconds), the bytes of
+    the other kept candidates, and every candidate's ranking (empty with one candidate)."""
+
+    main: tuple[Rendered, bytes, int, GateResult, float]
+    extras: list[bytes]
+    ranking: list[dict[str, object]]
+
+
+def best_output(
+    rgb: ImageArray, cuts: dict[str, Cutout], preset: Preset, *, model: str, ocr: bool = True
+) -> BestOutput:
+    """Render ``preset.gate.candidates`` candidates (the batch's model, then other
+    ensembles; cutouts cached in ``cuts`` across targets), gate each, keep the best
+    ``keep``. With one candidate this is render + :func:`gate_output`."""
+    # A matte a recipe step made (isolation) is the one wanted: no other ensembles.
+    stepped = cuts[model].model.startswith("step:")
+    wanted = preset.gate.candidates if preset.background == "white" and not stepped else 1
+    models = [model] + [e for e in CANDIDATE_ENSEMBLES if e != model]
+    tried: list[tuple[Rendered, bytes, int, GateResult, float]] = []
+    ranked: list[Candidate] = []
+    for name in models[:wanted]:
+        if name not in cuts:
+            cuts[name] = cutout(rgb, model=name)
+        rendered = render_target(rgb, cuts[name], preset)
+        data, quality, gate, seconds = gate_output(
+            rendered, preset, cuts[name], rgb, model=name, ocr=ocr
+        )
+        tried.append((rendered, data, quality, gate, seconds))
+        ranked.append(Candidate(name, gate))
+    if len(tried) == 1:
+        return BestOutput(tried[0], [], [])
+    order = rank_candidates(ranked, preset.gate.keep)
+    index = {id(c): i for i, c in enumerate(ranked)}
+    first = tried[index[id(order[0].candidate)]]
+    extras = [
+        tried[index[id(r.candidate)]][1]
+        for r in order[1:]
+        if r.kept and r.candidate.result.delivered
+    ]
+    return BestOutput(first, extras, [r.as_dict() for r in order])
 
 
 def process_source(
@@ -141,6 +278,7 @@ def process_source(
     out_dir: Path,
     model: str,
     steps: Sequence[StepCall] = (),
+    ocr: bool = True,
 ) -> list[TargetRecord]:
     """Apply the recipe's steps, then render, encode and write every target of one
     source; one record per target.
@@ -166,13 +304,16 @@ def process_source(
     if step_infos:
         shared["steps"] = step_infos
     records = []
+    cuts = {model: cut}  # cutouts by ensemble, shared by the targets' candidates
     for preset in presets:
         t1 = time.perf_counter()
-        target = output_path(out_dir, source.sku, preset)
         try:
-            rendered = render_target(rgb, cut, preset)
-            data, quality = encode_for(rendered.pixels, preset)
+            best = best_output(rgb, cuts, preset, model=model, ocr=ocr)
+            rendered, data, quality, gate, gate_s = best.main
+            target = output_path(out_dir, source.sku, preset, held=not gate.delivered)
             write_bytes(target, data)
+            for k, extra in enumerate(best.extras, start=2):
+                write_bytes(target.with_suffix(f".alt{k}{target.suffix}"), extra)
         except PackshotError as exc:
             records.append(_failed(source, preset, str(exc)))
             continue
@@ -189,16 +330,20 @@ def process_source(
             "format": preset.format,
             "quality": quality,
             "target_s": round(time.perf_counter() - t1, 3),
+            "gate_s": round(gate_s, 3),
+            "gate": gate.as_dict(),
+            **({"candidates": best.ranking} if best.ranking else {}),
         }
+        held = not gate.delivered
         records.append(
             TargetRecord(
                 source.sku,
                 preset.name,
                 source.location,
-                "done",
+                "held" if held else "done",
                 str(target),
                 len(data),
-                None,
+                "held for review: " + "; ".join(gate.reasons) if held else None,
                 info,
             )
         )

@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS targets (
     sku TEXT NOT NULL,
     target TEXT NOT NULL,
     source TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('done', 'failed')),
+    state TEXT NOT NULL CHECK (state IN ('done', 'failed', 'held')),
     output TEXT,
     bytes INTEGER,
     error TEXT,
@@ -55,6 +55,11 @@ class TargetRecord:
     def ok(self) -> bool:
         return self.state == "done"
 
+    @property
+    def held(self) -> bool:
+        """Written, but the quality gate held it for review (not delivered)."""
+        return self.state == "held"
+
 
 class Manifest:
     """A batch's state in ``<out_dir>/manifest.sqlite`` (single writer: the batch driver)."""
@@ -64,10 +69,24 @@ class Manifest:
         try:
             self._db = sqlite3.connect(self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._migrate()
             self._db.execute(_SCHEMA)
             self._db.commit()
         except sqlite3.Error as exc:
             raise InputError(f"{self.path}: cannot open the batch manifest ({exc})") from exc
+
+    def _migrate(self) -> None:
+        # Manifests from before the quality gate refuse the 'held' state: rebuild the table.
+        row = self._db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'targets'"
+        ).fetchone()
+        if row is None or "'held'" in row[0]:
+            return
+        with self._db:
+            self._db.execute("ALTER TABLE targets RENAME TO targets_old")
+            self._db.execute(_SCHEMA)
+            self._db.execute("INSERT INTO targets SELECT * FROM targets_old")
+            self._db.execute("DROP TABLE targets_old")
 
     def close(self) -> None:
         self._db.close()
@@ -90,14 +109,15 @@ class Manifest:
             )
 
     def is_done(self, sku: str, target: str, fingerprint: str | None = None) -> bool:
-        """Done with the same settings (``fingerprint``), its file there with its size.
+        """Done (or held for review: the same input gives the same verdict) with the same
+        settings (``fingerprint``), its file there with its size.
 
         The fingerprint covers what the output depends on (the preset's fields, the model),
         so editing a preset or recipe and re-running re-renders the affected targets.
         """
         row = self._db.execute(
             "SELECT output, bytes, info FROM targets "
-            "WHERE sku = ? AND target = ? AND state = 'done'",
+            "WHERE sku = ? AND target = ? AND state IN ('done', 'held')",
             (sku, target),
         ).fetchone()
         if row is None or row[0] is None:

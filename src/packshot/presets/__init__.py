@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from packshot.errors import InputError
+from packshot.presets.gate import GateSettings, derived_checks, parse_gate
 
 __all__ = [
     "ASPECTS",
@@ -177,6 +178,15 @@ class Preset:
     """URL of the marketplace's own guide."""
     origin: str = _BUILTIN
     """The file this preset (or its last override) came from."""
+    gate: GateSettings = GateSettings()  # noqa: RUF009 (frozen, so one shared default is safe)
+    """The quality gate's settings (see :mod:`packshot.presets.gate`)."""
+
+    @property
+    def gate_checks(self) -> tuple[str, ...]:
+        """The checks the gate runs on this preset's outputs."""
+        if self.gate.checks is not None:
+            return self.gate.checks
+        return derived_checks(self.background, self.min_fill, self.rules)
 
     def __post_init__(self) -> None:
         try:
@@ -246,6 +256,7 @@ class Preset:
             "notes": self.notes,
             "source": self.source,
             "origin": self.origin,
+            "gate": self.gate.as_dict(),
         }
 
 
@@ -554,6 +565,9 @@ def _merge_user(
     else:
         return table
     merged = {**base, **table}
+    # A gate table changes only the gate settings it gives.
+    if isinstance(base.get("gate"), dict) and isinstance(table.get("gate"), dict):
+        merged["gate"] = {**base["gate"], **table["gate"]}
     # An exact built-in size belongs to the built-in aspect: a user who changes the aspect
     # or the long side means "the same long side, the new shape", not a size mismatch.
     if ("aspect" in table or "long_side" in table) and "size" not in table and "size" in base:
@@ -595,6 +609,7 @@ _KEYS = frozenset(
         "rules",
         "notes",
         "source",
+        "gate",
     }
 )
 
@@ -683,6 +698,11 @@ def _values(name: str, table: Mapping[str, Any]) -> dict[str, Any]:
         values["rules"] = tuple(r.strip().lower() for r in rules)
     values["notes"] = _text(table, "notes", default="", allow_empty=True)
     values["source"] = _text(table, "source", default="", allow_empty=True)
+    if "gate" in table:
+        try:
+            values["gate"] = parse_gate(table["gate"])
+        except ValueError as exc:
+            raise _Invalid("gate", str(exc)) from None
     return values
 
 

@@ -1,0 +1,483 @@
+"""Pixel checks: background, edges, framing, objects, matte, colour, sharpness, seams.
+
+Each check is a pure function of a :class:`~packshot.sentinel.subject.Subject` and its
+thresholds, returning a :class:`~packshot.sentinel.result.CheckResult` with the measured
+value. Lengths scale with the image (shares of its long side) so that a check means the
+same at 1000 and at 4000 px.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from packshot.errors import InputError
+from packshot.ops.color import delta_e_2000, rgb_to_lab
+from packshot.ops.framing import fill_metrics
+from packshot.ops.geometry import Box
+from packshot.ops.matte import bounding_box
+from packshot.sentinel.result import CheckResult
+from packshot.sentinel.subject import Color, Subject, color_deviation
+
+ImageArray = npt.NDArray[np.uint8]
+FloatArray = npt.NDArray[np.float32]
+BoolArray = npt.NDArray[np.bool_]
+
+PRODUCT_ALPHA = 0.5
+"""Alpha above which a pixel is product for counting objects, edges and cut-offs."""
+
+GUARD_FRAC = 0.004
+GUARD_MIN = 8
+"""Background pixels this close to the product (share of the long side, at least one JPEG
+block of 8 px) are
+left out of the purity check: a lossy codec's blocks that straddle the product's edge
+cannot be exactly flat, and nobody sees a one-level ripple a few pixels from an edge."""
+
+ANALYSIS_SIDE = 512
+"""Long side (px) of the product crop that scale-free measures (sharpness, colour cells,
+objects) work on."""
+
+
+def _long(subject: Subject) -> int:
+    return max(subject.width, subject.height)
+
+
+def _dilate(mask: BoolArray, radius: int) -> BoolArray:
+    # A square kernel: OpenCV dilates with it separably, many times faster than a disc
+    # at 2000 px, and a guard band need not be round.
+    if radius <= 0:
+        return mask
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    return np.asarray(cv2.dilate(mask.astype(np.uint8), kernel), dtype=bool)
+
+
+def _product_box(alpha: FloatArray, pad: int = 0) -> Box | None:
+    slices = bounding_box(alpha > PRODUCT_ALPHA, pad)
+    return None if slices is None else Box.from_slices(slices)
+
+
+def _not_applicable(name: str, why: str) -> CheckResult:
+    return CheckResult(name, None, None, True, False, f"not measured: {why}")
+
+
+# --------------------------------------------------------------------------- background
+
+
+def background_purity(subject: Subject, *, color: Color, min_share: float) -> CheckResult:
+    """Share of the background (outside the product, its guard band and any border) that is
+    exactly ``color``, with the worst deviation found; fixable by re-filling it."""
+    name = "background_purity"
+    guard = max(GUARD_MIN, round(GUARD_FRAC * _long(subject)))
+    inner = subject.inner
+    mask = np.zeros((subject.height, subject.width), np.uint8)
+    mask[inner.slices] = 1
+    slices = bounding_box(subject.alpha > 0, guard)
+    if slices is not None:
+        box = Box.from_slices(slices)
+        # Only the product's box can hold its guard band: dilate there alone.
+        near = _dilate(subject.alpha[box.slices] > 0, guard)
+        mask[box.slices][near] = 0
+    total = cv2.countNonZero(mask)
+    if total == 0:
+        return CheckResult(
+            name, 0.0, min_share, False, True, "no background is visible around the product"
+        )
+    deviation = color_deviation(subject.rgb, color)
+    exact = total - cv2.countNonZero(cv2.bitwise_and(deviation, deviation, mask=mask))
+    share = exact / total
+    _, high, _, (x, y) = cv2.minMaxLoc(deviation, mask=mask)
+    worst = int(high)
+    passed = share >= min_share
+    where = f" at x={x}, y={y}" if worst > 0 else ""
+    detail = (
+        f"{share:.2%} of {total} background pixels are exactly {_rgb(color)} "
+        f"(at least {min_share:.2%} required); worst deviation {worst} levels{where}"
+    )
+    return CheckResult(name, share, min_share, passed, True, detail)
+
+
+def _rgb(color: Color) -> str:
+    return f"({color[0]}, {color[1]}, {color[2]})"
+
+
+HALO_BAND = (2, 8)
+"""Distances (px, at 2000 px scaled) from the product where :func:`edge_halo` looks:
+beyond a soft edge's own blend, inside the reach of a codec's blocks."""
+
+
+def edge_halo(subject: Subject, *, color: Color, max_share: float, level: int = 4) -> CheckResult:
+    """Ringing or a halo just outside the product: the share of background pixels 2..8 px
+    from it (at 2000 px; scaled) that deviate from ``color`` by ``level`` levels or more.
+    A crisp edge on an exact background has almost none there (measured 2-5% on good
+    JPEGs at quality 90, 9-15% on 4:2:0 JPEGs at quality 25-60). Fixable by re-filling.
+
+    On packshot's own renders (``mask_origin == "alpha"``) the background is the exact
+    colour by construction and what remains there is the codec at the quality the preset
+    chose (a user's quality 72 rings): the value is reported, not gated."""
+    name = "edge_halo"
+    scale = max(1.0, _long(subject) / 2000.0)
+    near, far = HALO_BAND[0] * scale, HALO_BAND[1] * scale
+    box = _product_box(subject.alpha, pad=int(far) + 2)
+    if box is None:
+        return _not_applicable(name, "no product found")
+    outside = (subject.alpha[box.slices] <= 0).astype(np.uint8)
+    dist = cv2.distanceTransform(outside, cv2.DIST_L2, 3)
+    band = (dist > near) & (dist <= far)
+    count = int(np.count_nonzero(band))
+    if count == 0:
+        return _not_applicable(name, "no background next to the product")
+    deviation = color_deviation(subject.rgb[box.slices], color)[band]
+    share = float(np.count_nonzero(deviation >= level)) / count
+    gated = subject.mask_origin != "alpha"
+    detail = (
+        f"{share:.2%} of {count} background pixels {near:g}-{far:g} px from the product "
+        f"deviate {level}+ levels from {_rgb(color)} (at most {max_share:.0%}); "
+        f"mean deviation {float(deviation.mean()):.2f} levels"
+    )
+    if not gated:
+        detail += "; reported only: rendered on the exact colour, this is the encoder's"
+    return CheckResult(name, share, max_share, share <= max_share or not gated, True, detail)
+
+
+def edge_contamination(
+    subject: Subject, *, color: Color, max_share: float, distance: float = 40.0
+) -> CheckResult:
+    """Share of the product's edge band whose colour is neither the product's nearby colour
+    nor the background nor a blend of the two: a halo or fringe of a foreign colour (the old
+    background, a colour cast). Products with dark trim along their outline (a car's
+    rubber seals) score up to about a third; a fringe of the old background scores 80%+.
+
+    Each edge pixel is compared with the segment from the product's local interior colour
+    (a normalised blur of pixels deeper inside) to ``color``; it is contaminated when its
+    RGB distance to that segment exceeds ``distance`` levels.
+    """
+    name = "edge_contamination"
+    long_side = _long(subject)
+    band = max(2, round(0.002 * long_side))
+    box = _product_box(subject.alpha, pad=6 * band)
+    if box is None:
+        return _not_applicable(name, "no product found")
+    alpha = subject.alpha[box.slices]
+    rgb = subject.rgb[box.slices].astype(np.float32)
+    product = (alpha > PRODUCT_ALPHA).astype(np.uint8)
+    depth = cv2.distanceTransform(product, cv2.DIST_L2, 3)
+    ring = ((product > 0) & (depth <= band)) | ((alpha > 0.05) & (product == 0))
+    interior = (depth > 2 * band).astype(np.float32)
+    # The interior colour is a wide local mean: estimated at a quarter of the resolution
+    # (the fringe itself is measured at full resolution).
+    q = 4 if band >= 4 else 1
+    small = (max(1, rgb.shape[1] // q), max(1, rgb.shape[0] // q))
+    weight_s = cv2.resize(interior, small, interpolation=cv2.INTER_AREA)
+    summed_s = cv2.resize(rgb * interior[..., None], small, interpolation=cv2.INTER_AREA)
+    radius = max(1, 4 * band // q)
+    ksize = (2 * radius + 1, 2 * radius + 1)
+    weight = cv2.boxFilter(weight_s, -1, ksize, normalize=True)
+    summed = cv2.boxFilter(summed_s, -1, ksize, normalize=True)
+    ys, xs = np.nonzero(ring)
+    ys_s = np.minimum(ys // q, small[1] - 1)
+    xs_s = np.minimum(xs // q, small[0] - 1)
+    w = weight[ys_s, xs_s]
+    known = w > 0.05
+    count = int(np.count_nonzero(known))
+    if count == 0:
+        return _not_applicable(name, "the product has no interior to compare its edge with")
+    f = summed[ys_s[known], xs_s[known]] / w[known][:, None]
+    p = rgb[ys[known], xs[known]]
+    b = np.asarray(color, dtype=np.float32)
+    seg = b - f
+    t = np.clip(((p - f) * seg).sum(axis=1) / np.maximum((seg * seg).sum(axis=1), 1e-6), 0, 1)
+    off = np.linalg.norm(p - (f + t[:, None] * seg), axis=1)
+    share = float(np.count_nonzero(off > distance)) / count
+    passed = share <= max_share
+    detail = (
+        f"{share:.2%} of {count} edge pixels are more than {distance:g} levels off the blend "
+        f"of the product's colour and the background (at most {max_share:.2%} allowed); "
+        f"median offset {float(np.median(off)):.1f} levels"
+    )
+    return CheckResult(name, share, max_share, passed, True, detail)
+
+
+def border(subject: Subject) -> CheckResult:
+    """A uniform frame drawn around the image (widths found by
+    :func:`~packshot.sentinel.subject.detect_border`); fixable by re-filling it."""
+    widths = subject.border
+    worst = max(widths)
+    if worst == 0:
+        detail = "no uniform frame around the image"
+    else:
+        sides = ("left", "top", "right", "bottom")
+        px = ", ".join(f"{s} {w} px" for s, w in zip(sides, widths, strict=True))
+        detail = f"a uniform frame surrounds the image ({px})"
+    return CheckResult("border", float(worst), 0.0, worst == 0, True, detail)
+
+
+# --------------------------------------------------------------------------- framing
+
+
+def frame_fill(subject: Subject, *, min_fill: float) -> CheckResult:
+    """The product's bounding box's longer side as a share of the canvas (gated), with the
+    pixel-area share (reported); fixable by re-framing."""
+    name = "frame_fill"
+    inner = subject.inner
+    try:
+        fill = fill_metrics(subject.alpha[inner.slices], inner.width, inner.height)
+    except InputError:
+        return CheckResult(name, 0.0, min_fill, False, False, "no product found in the image")
+    passed = fill.bbox_long_share >= min_fill - 1e-9
+    detail = (
+        f"the product spans {fill.bbox_long_share:.1%} of the frame along its longer side "
+        f"({fill.width_share:.1%} wide, {fill.height_share:.1%} high; at least {min_fill:.0%} "
+        f"required); it covers {fill.area_share:.1%} of the pixels"
+    )
+    return CheckResult(name, fill.bbox_long_share, min_fill, passed, True, detail)
+
+
+def _edge_touch(alpha: FloatArray) -> list[str]:
+    product = alpha > PRODUCT_ALPHA
+    sides = {
+        "left": product[:, 0],
+        "top": product[0],
+        "right": product[:, -1],
+        "bottom": product[-1],
+    }
+    # A run of a few pixels is a real contact; a lone pixel is matting noise.
+    return [side for side, line in sides.items() if np.count_nonzero(line) >= 3]
+
+
+def product_cut_off(subject: Subject) -> CheckResult:
+    """The product touching the canvas edge (inside any border), or already touching the
+    source photo's edge (cut off before packshot saw it). Not fixable: pixels that were
+    never photographed cannot be re-framed back."""
+    inner = subject.inner
+    touched = _edge_touch(subject.alpha[inner.slices])
+    in_source = [] if subject.source_alpha is None else _edge_touch(subject.source_alpha)
+    count = len(touched) + len(in_source)
+    parts = []
+    if touched:
+        parts.append(f"the product touches the canvas edge ({', '.join(touched)})")
+    if in_source:
+        parts.append(f"the product is cut off by the source photo's edge ({', '.join(in_source)})")
+    detail = "; ".join(parts) if parts else "the whole product is inside the frame"
+    return CheckResult("product_cut_off", float(count), 0.0, count == 0, False, detail)
+
+
+# --------------------------------------------------------------------------- objects, matte
+
+
+def _analysis_scale(box: Box) -> float:
+    return min(1.0, ANALYSIS_SIDE / max(box.width, box.height))
+
+
+def object_components(alpha: FloatArray, min_share: float) -> tuple[int, list[int]]:
+    """Separate objects in ``alpha``: (count of parts at least ``min_share`` of the largest,
+    their areas in analysis pixels, largest first)."""
+    box = _product_box(alpha, pad=1)
+    if box is None:
+        return 0, []
+    scale = _analysis_scale(box)
+    crop = alpha[box.slices]
+    if scale < 1.0:
+        size = (max(1, round(box.width * scale)), max(1, round(box.height * scale)))
+        crop = np.asarray(cv2.resize(crop, size, interpolation=cv2.INTER_AREA), np.float32)
+    mask = (crop > PRODUCT_ALPHA).astype(np.uint8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    areas = sorted((int(a) for a in stats[1:, cv2.CC_STAT_AREA]), reverse=True)
+    if not areas:
+        return 0, []
+    kept = [a for a in areas if a >= min_share * areas[0]]
+    return len(kept), kept
+
+
+def multiple_objects(subject: Subject, *, min_share: float = 0.05) -> CheckResult:
+    """More than one object (props, a second product, a sticker beside it): connected parts
+    of the product mask at least ``min_share`` of the largest. Fixable by keeping the
+    largest."""
+    count, areas = object_components(subject.alpha, min_share)
+    if count <= 1:
+        detail = "one object" if count == 1 else "no object found"
+    else:
+        shares = ", ".join(f"{a / areas[0]:.0%}" for a in areas[1:4])
+        detail = f"{count} separate objects (the others {shares} of the largest's area)"
+    return CheckResult("multiple_objects", float(count), 1.0, count == 1, count > 1, detail)
+
+
+def mask_confidence(subject: Subject, *, max_uncertain: float) -> CheckResult:
+    """Share of the product that the matte is unsure about: semi-transparent alpha
+    (0.05..0.95) plus pinholes (enclosed gaps under 1% of the product's area), relative to
+    the product's area. Fixable by re-running another model ensemble."""
+    name = "mask_confidence"
+    if subject.mask_origin != "alpha":
+        return _not_applicable(name, f"the mask was derived ({subject.mask_origin}), not matted")
+    alpha = subject.alpha
+    box = _product_box(alpha, pad=2)
+    if box is None:
+        return CheckResult(name, 1.0, max_uncertain, False, True, "no product found")
+    crop = alpha[box.slices]
+    product = crop > PRODUCT_ALPHA
+    area = int(np.count_nonzero(product))
+    uncertain = int(np.count_nonzero((crop > 0.05) & (crop < 0.95)))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        (~product).astype(np.uint8), connectivity=4
+    )
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    holes = [
+        int(stats[i, cv2.CC_STAT_AREA])
+        for i in range(1, count)
+        if i not in edge and stats[i, cv2.CC_STAT_AREA] < 0.01 * area
+    ]
+    value = (uncertain + sum(holes)) / max(area, 1)
+    detail = (
+        f"{uncertain / max(area, 1):.2%} of the product's area is semi-transparent and "
+        f"{len(holes)} pinholes cover {sum(holes) / max(area, 1):.2%} "
+        f"(at most {max_uncertain:.0%} together)"
+    )
+    return CheckResult(name, value, max_uncertain, value <= max_uncertain, True, detail)
+
+
+# --------------------------------------------------------------------------- colour, detail
+
+CELLS = 8
+"""Product crops are compared as CELLS x CELLS grids of mean colours of opaque pixels."""
+
+
+def _cell_colors(rgb: ImageArray, alpha: FloatArray) -> tuple[FloatArray, BoolArray]:
+    box = _product_box(alpha)
+    if box is None:
+        raise InputError("no product")
+    crop, a = rgb[box.slices], alpha[box.slices]
+    # Cells are means over thousands of pixels: a 256 px copy gives the same colours.
+    scale = min(1.0, 256 / max(box.width, box.height))
+    if scale < 1.0:
+        size = (max(CELLS, round(box.width * scale)), max(CELLS, round(box.height * scale)))
+        crop = np.asarray(cv2.resize(crop, size, interpolation=cv2.INTER_AREA), np.uint8)
+        a = np.asarray(cv2.resize(a, size, interpolation=cv2.INTER_AREA), np.float32)
+    opaque = (a > 0.95).astype(np.float32)
+    colors = crop.astype(np.float32) * opaque[..., None]
+    size = (CELLS, CELLS)
+    weight = cv2.resize(opaque, size, interpolation=cv2.INTER_AREA)
+    mean = cv2.resize(colors, size, interpolation=cv2.INTER_AREA) / np.maximum(
+        weight[..., None], 1e-6
+    )
+    return np.asarray(mean, dtype=np.float32), np.asarray(weight > 0.5)
+
+
+def colour_fidelity(subject: Subject, *, max_delta_e: float) -> CheckResult:
+    """CIEDE2000 between the product's colours in the output and in the source photo: the
+    mean over a grid of cells (mean colour of opaque pixels each) across the product. Not
+    fixable automatically: a shifted colour means a processing step is wrong."""
+    name = "colour_fidelity"
+    if subject.source_rgb is None or subject.source_alpha is None:
+        return _not_applicable(name, "no source photo to compare with")
+    try:
+        out_cells, out_ok = _cell_colors(subject.rgb, subject.alpha)
+        src_cells, src_ok = _cell_colors(subject.source_rgb, subject.source_alpha)
+    except InputError:
+        return CheckResult(name, None, max_delta_e, False, False, "no product found")
+    both = out_ok & src_ok
+    if not both.any():
+        return _not_applicable(name, "the product has no opaque area to compare")
+    de = delta_e_2000(rgb_to_lab(out_cells[both]), rgb_to_lab(src_cells[both]))
+    mean = float(de.mean())
+    detail = (
+        f"mean CIEDE2000 {mean:.2f} between output and source over {int(both.sum())} product "
+        f"cells (at most {max_delta_e:g}); worst cell {float(de.max()):.2f}"
+    )
+    return CheckResult(name, mean, max_delta_e, mean <= max_delta_e, False, detail)
+
+
+def swatch_match(subject: Subject, swatch: Color, *, max_delta_e: float) -> CheckResult:
+    """CIEDE2000 between a reference swatch colour and the closest product cell of the
+    output (the swatch's colour should appear on the product)."""
+    try:
+        cells, ok = _cell_colors(subject.rgb, subject.alpha)
+    except InputError:
+        return CheckResult("swatch_match", None, max_delta_e, False, False, "no product found")
+    de = delta_e_2000(rgb_to_lab(cells[ok]), rgb_to_lab(np.asarray(swatch, np.float32)))
+    best = float(de.min()) if de.size else float("inf")
+    detail = (
+        f"the product's closest cell is CIEDE2000 {best:.2f} from the swatch {_rgb(swatch)} "
+        f"(at most {max_delta_e:g})"
+    )
+    return CheckResult("swatch_match", best, max_delta_e, best <= max_delta_e, False, detail)
+
+
+def sharpness(subject: Subject, *, min_sharpness: float) -> CheckResult:
+    """How steep the product's edges are: on the product crop at
+    :data:`ANALYSIS_SIDE` px, the 90th percentile, over pixels with local contrast, of the
+    gradient magnitude divided by the local range (5x5). A crisp step gives about 0.5, a
+    step blurred over 5 px about 0.2. Not fixable automatically (re-shoot or a better
+    source)."""
+    name = "sharpness"
+    box = _product_box(subject.alpha, pad=2)
+    if box is None:
+        return _not_applicable(name, "no product found")
+    grey = cv2.cvtColor(subject.rgb[box.slices], cv2.COLOR_RGB2GRAY)
+    scale = _analysis_scale(box)
+    if scale < 1.0:
+        size = (max(1, round(box.width * scale)), max(1, round(box.height * scale)))
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    g = grey.astype(np.float32)
+    gx = np.asarray(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), np.float32)
+    gy = np.asarray(cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3), np.float32)
+    grad = np.hypot(gx, gy) / np.float32(8.0)
+    kernel = np.ones((5, 5), np.uint8)
+    local = cv2.dilate(g, kernel) - cv2.erode(g, kernel)
+    edges = local >= 40.0
+    if np.count_nonzero(edges) < 50:
+        return _not_applicable(name, "the product has too little contrast to judge")
+    ratio = grad[edges] / local[edges]
+    value = float(np.percentile(ratio, 90))
+    detail = (
+        f"edge steepness {value:.3f} (gradient / local range, 90th percentile; at least "
+        f"{min_sharpness:g}); {value / 0.5:.0%} of a crisp step"
+    )
+    return CheckResult(name, value, min_sharpness, value >= min_sharpness, False, detail)
+
+
+def _seams(mask: BoolArray) -> list[tuple[str, int]]:
+    """Straight boundaries of a synthesised region: ("x", column) or ("y", row)."""
+    out: list[tuple[str, int]] = []
+    height, width = mask.shape
+    cols = mask.mean(axis=0)
+    rows = mask.mean(axis=1)
+    for x in np.nonzero(np.abs(np.diff((cols > 0.5).astype(np.int8))))[0]:
+        out.append(("x", int(x) + 1))
+    for y in np.nonzero(np.abs(np.diff((rows > 0.5).astype(np.int8))))[0]:
+        out.append(("y", int(y) + 1))
+    return [(axis, pos) for axis, pos in out if 8 <= pos <= (width if axis == "x" else height) - 8]
+
+
+def visible_seams(subject: Subject, *, max_step: float) -> CheckResult:
+    """Where the canvas was extended, the step in brightness across each seam beyond what
+    the image's own gradient there explains: block means (32 px along the seam) of 8 px on
+    each side, compared with the same difference 16 px further inside the photo. The 90th
+    percentile over blocks, in grey levels."""
+    name = "visible_seams"
+    if subject.synthesized is None or not subject.synthesized.any():
+        return _not_applicable(name, "nothing was synthesised")
+    grey = cv2.cvtColor(subject.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    steps: list[float] = []
+    for axis, pos in _seams(subject.synthesized):
+        g = grey if axis == "x" else grey.T
+        synth = subject.synthesized if axis == "x" else subject.synthesized.T
+        inside_photo = -1 if synth[:, min(pos, g.shape[1] - 1)].mean() > 0.5 else 1
+        for r0 in range(0, g.shape[0] - 31, 32):
+            block = g[r0 : r0 + 32]
+            if (block.shape[1] - 1 - pos) < 8 or pos - 24 < 0 or pos + 24 > block.shape[1]:
+                continue
+
+            def across(at: int, block: npt.NDArray[np.float32] = block) -> float:
+                return float(block[:, at : at + 8].mean() - block[:, at - 8 : at].mean())
+
+            seam = across(pos)
+            natural = across(pos + inside_photo * 16)
+            steps.append(abs(seam - natural))
+    if not steps:
+        return _not_applicable(name, "no straight seam long enough to measure")
+    value = float(np.percentile(steps, 90))
+    detail = (
+        f"brightness step across the extension seams {value:.1f} levels beyond the photo's "
+        f"own gradient (90th percentile of {len(steps)} blocks; at most {max_step:g})"
+    )
+    return CheckResult(name, value, max_step, value <= max_step, False, detail)

@@ -1,0 +1,199 @@
+"""What the gate looks at: the output's pixels, where the product is, and its provenance.
+
+Outputs packshot renders carry the product's alpha on the canvas. Images packshot did not
+make (a shop's existing catalogue) have none, so it is derived (:func:`derive_product_mask`):
+first from the background colour (pixels near the target colour connected to the image's
+frame are background, everything else is product), and, when too little of the frame is
+near that colour for this to mean anything (a lifestyle photo, a grey studio sweep), from
+the salient-object model instead. ``Subject.mask_origin`` says which was used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from packshot.ops.geometry import Box
+
+ImageArray = npt.NDArray[np.uint8]
+FloatArray = npt.NDArray[np.float32]
+BoolArray = npt.NDArray[np.bool_]
+Color = tuple[int, int, int]
+
+NEAR_TARGET = 16
+"""Largest channel difference (levels) at which a pixel counts as background of the target
+colour when deriving the product mask (an off-white 250 background still counts)."""
+
+MIN_FRAME_SHARE = 0.5
+"""Share of the image's frame (inside any border) that must be near the target colour for
+the background-colour mask to be used; below it the salient model decides."""
+
+BORDER_UNIFORM = 0.97
+"""Share of a border line's pixels within :data:`BORDER_TOLERANCE` of its median colour."""
+BORDER_TOLERANCE = 12
+MAX_BORDER_SHARE = 0.2
+"""A 'border' wider than this share of the side is the background itself, not a frame."""
+
+
+@dataclass(frozen=True, eq=False)
+class Subject:
+    """One output as the gate sees it.
+
+    Attributes:
+        rgb: the pixels as delivered (decoded from the file when there is one), HxWx3 uint8.
+        alpha: the product's coverage on that canvas, float32 0..1, HxW.
+        mask_origin: ``"alpha"`` (rendered by packshot / the file's alpha channel),
+            ``"background"`` (derived from the background colour) or ``"model"`` (derived by
+            the salient model).
+        file_format: the encoded format (``"JPEG"``), or None before encoding.
+        file_bytes: the encoded size in bytes, or None before encoding.
+        border: the frame drawn around the image (left, top, right, bottom widths in px);
+            all zero without one.
+        source_rgb, source_alpha: the product in the source photo (the cutout at the
+            source's resolution), for colour fidelity and cut-off; None when unknown.
+        synthesized: pixels that did not come from the photo (canvas extension), for the
+            seam check; None when nothing was synthesised or it is unknown.
+    """
+
+    rgb: ImageArray
+    alpha: FloatArray
+    mask_origin: str = "alpha"
+    file_format: str | None = None
+    file_bytes: int | None = None
+    border: tuple[int, int, int, int] = (0, 0, 0, 0)
+    source_rgb: ImageArray | None = None
+    source_alpha: FloatArray | None = None
+    synthesized: BoolArray | None = None
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    @property
+    def inner(self) -> Box:
+        """The image inside its border (the whole image without one)."""
+        left, top, right, bottom = self.border
+        return Box(left, top, self.width - right, self.height - bottom)
+
+
+def color_deviation(rgb: ImageArray, color: Color) -> ImageArray:
+    """Per pixel, the largest channel difference from ``color`` in levels (HxW uint8)."""
+    flat = np.empty_like(rgb)
+    flat[:] = np.asarray(color, dtype=np.uint8)
+    r, g, b = cv2.split(cv2.absdiff(rgb, flat))
+    return np.asarray(cv2.max(cv2.max(r, g), b), dtype=np.uint8)
+
+
+def near_color(rgb: ImageArray, color: Color, tolerance: int) -> BoolArray:
+    """Pixels whose every channel is within ``tolerance`` levels of ``color``."""
+    result: BoolArray = color_deviation(rgb, color) <= tolerance
+    return result
+
+
+def detect_border(rgb: ImageArray, color: Color) -> tuple[int, int, int, int]:
+    """Widths (left, top, right, bottom) of a uniform frame drawn around the image.
+
+    A side's width is the number of outermost lines whose pixels are nearly all one colour
+    that is not the target colour. A frame counts only when all four sides have one and
+    none is wider than :data:`MAX_BORDER_SHARE` of its side (a dark photo is not a frame).
+    """
+    height, width = rgb.shape[:2]
+    widths = []
+    for side in ("left", "top", "right", "bottom"):
+
+        def lines(i: int, side: str = side) -> ImageArray:
+            if side == "left":
+                return np.asarray(rgb[:, i])
+            if side == "right":
+                return np.asarray(rgb[:, width - 1 - i])
+            return np.asarray(rgb[i] if side == "top" else rgb[height - 1 - i])
+
+        limit = int((width if side in ("left", "right") else height) * MAX_BORDER_SHARE)
+        count = 0
+        while count < limit:
+            line = lines(count).astype(np.int16)
+            median = np.median(line, axis=0)
+            if np.abs(median - np.asarray(color)).max() <= NEAR_TARGET:
+                break
+            uniform = np.abs(line - median).max(axis=1) <= BORDER_TOLERANCE
+            if uniform.mean() < BORDER_UNIFORM:
+                break
+            count += 1
+        if count == 0 or count >= limit:
+            return (0, 0, 0, 0)
+        widths.append(count)
+    return (widths[0], widths[1], widths[2], widths[3])
+
+
+def background_mask(rgb: ImageArray, color: Color, inner: Box) -> tuple[BoolArray, float]:
+    """Pixels near ``color`` connected to the frame of ``inner`` (the background), and the
+    share of that frame which is near ``color``."""
+    near = np.zeros(rgb.shape[:2], dtype=bool)
+    near[inner.slices] = near_color(rgb[inner.slices], color, NEAR_TARGET)
+    count, labels = cv2.connectedComponents(near.astype(np.uint8), connectivity=4)
+    sub = labels[inner.slices]
+    frame = np.concatenate([sub[0], sub[-1], sub[:, 0], sub[:, -1]])
+    share = float(np.count_nonzero(frame)) / max(frame.size, 1)
+    keep = np.zeros(count, dtype=bool)
+    keep[np.unique(frame)] = True
+    keep[0] = False
+    result: BoolArray = keep[labels]
+    return result, share
+
+
+def derive_product_mask(
+    rgb: ImageArray, color: Color, border: tuple[int, int, int, int]
+) -> tuple[FloatArray, str]:
+    """The product's mask (float32 0/1) of an image without alpha, and how it was found:
+    ``"background"`` or ``"model"`` (see the module docstring)."""
+    height, width = rgb.shape[:2]
+    left, top, right, bottom = border
+    inner = Box(left, top, width - right, height - bottom)
+    background, frame_share = background_mask(rgb, color, inner)
+    if frame_share >= MIN_FRAME_SHARE:
+        product = np.zeros((height, width), dtype=bool)
+        product[inner.slices] = ~background[inner.slices]
+        return product.astype(np.float32), "background"
+    # Imported here: the model is loaded only for images that need it.
+    from packshot.models.salient import DEFAULT_ENSEMBLE, predict_probability, resolve_ensemble
+    from packshot.ops.matte import RefineParams, clean_mask
+
+    prob = predict_probability(rgb[inner.slices], resolve_ensemble(DEFAULT_ENSEMBLE))
+    product = np.zeros((height, width), dtype=bool)
+    product[inner.slices] = clean_mask(prob, RefineParams())
+    return product.astype(np.float32), "model"
+
+
+def subject_from_image(
+    pixels: ImageArray,
+    color: Color,
+    *,
+    file_format: str | None = None,
+    file_bytes: int | None = None,
+) -> Subject:
+    """A :class:`Subject` for any image: its own alpha when it has a meaningful one (the
+    canvas pixels then are the image over ``color``), else a derived mask."""
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        alpha8 = pixels[..., 3]
+        if alpha8.min() < 255 and alpha8.max() >= 128:
+            alpha = alpha8.astype(np.float32) / np.float32(255.0)
+            a = alpha[..., None]
+            rgb = np.rint(pixels[..., :3] * a + np.asarray(color, np.float32) * (1 - a))
+            return Subject(
+                rgb.astype(np.uint8),
+                alpha,
+                "alpha",
+                file_format,
+                file_bytes,
+            )
+    rgb = np.ascontiguousarray(pixels[..., :3])
+    border = detect_border(rgb, color)
+    mask, origin = derive_product_mask(rgb, color, border)
+    return Subject(rgb, mask, origin, file_format, file_bytes, border)

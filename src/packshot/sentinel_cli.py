@@ -1,0 +1,78 @@
+"""``packshot check``: score image files against a marketplace's quality gate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from packshot.errors import InputError, PackshotError
+from packshot.pipeline.check import check_file
+from packshot.presets import get_preset
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _swatch(value: str | None) -> tuple[int, int, int] | None:
+    if value is None:
+        return None
+    text = value.strip().lstrip("#")
+    if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise InputError(f"--swatch {value!r} must be a colour written #RRGGBB")
+    return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
+
+
+def check(
+    images: Annotated[list[Path], typer.Argument(help="Image files to check.")],
+    market: Annotated[
+        str, typer.Option("--market", "-m", help="The preset whose gate to apply.")
+    ] = "amazon-main",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    ocr: Annotated[
+        bool, typer.Option("--ocr/--no-ocr", help="Look for text, stickers, watermarks.")
+    ] = True,
+    swatch: Annotated[
+        str | None, typer.Option("--swatch", help="Reference colour #RRGGBB of the product.")
+    ] = None,
+) -> None:
+    """Check images (any, not only packshot's) against a marketplace's rules.
+
+    Images without transparency have their product found from the background colour
+    (pixels near it connected to the frame), or by the cutout model when the background
+    is not that colour. Exit code 0 when every image passes, 1 otherwise.
+    """
+    try:
+        preset = get_preset(market)
+        reference = _swatch(swatch)
+    except PackshotError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    verdicts = []
+    for image in images:
+        verdict = check_file(image, preset, ocr=ocr, swatch=reference)
+        verdicts.append(verdict)
+        if as_json:
+            continue
+        if verdict.result is None:
+            err.print(f"[red]error:[/red] {escape(verdict.error or '')}", soft_wrap=True)
+            continue
+        mark = "[green]pass[/green]" if verdict.passed else "[red]fail[/red]"
+        out.print(
+            f"{mark} {escape(str(image))} ({preset.name}, product found from "
+            f"{verdict.mask_origin})",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for c in verdict.result.checks:
+            sign = "  ok " if c.passed else "  [red]FAIL[/red]"
+            out.print(f"{sign} {c.name}: {escape(c.detail)}", highlight=False, soft_wrap=True)
+    if as_json:
+        doc = {"market": preset.name, "images": [v.as_dict() for v in verdicts]}
+        print(json.dumps(doc, indent=2))
+    if not all(v.passed for v in verdicts):
+        raise typer.Exit(1)
