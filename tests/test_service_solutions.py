@@ -138,3 +138,22 @@ def test_replace_background_on_a_colour(client: httpx.Client) -> None:
     assert out.shape[:2] == decode(photo).size[::-1]
     corner = out[:10, :10].reshape(-1, 3).mean(axis=0)
     assert np.abs(corner - (0x20, 0xA0, 0xE0)).max() < 12
+
+
+def test_sentinel_scores_an_image_for_a_market(client: httpx.Client) -> None:
+    # The coffee photo is no Amazon main image: its background is a table, not white.
+    r = client.post(
+        "/v1/run/sentinel",
+        json={"image_base64": _b64(photo_bytes("coffee")), "market": "amazon-main", "ocr": False},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["state"] == "done" and body["result"]["files"] == []
+    verdict = body["result"]["info"]
+    assert verdict["market"] == "amazon-main"
+    assert verdict["verdict"] == "hold"
+    checks = {c["name"]: c for c in verdict["checks"]}
+    assert not checks["background_purity"]["passed"]
+    assert all(
+        {"value", "threshold", "passed", "fixable", "detail"} <= set(c) for c in checks.values()
+    )

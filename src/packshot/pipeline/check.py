@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packshot.errors import PackshotError
-from packshot.imageio import load_image
+from packshot.imageio import LoadedImage, load_image
 from packshot.presets import Preset
 from packshot.sentinel.gate import TextDetector, run_gate
 from packshot.sentinel.result import GateResult
@@ -66,20 +66,28 @@ def check_file(
         reason = exc.strerror or type(exc).__name__
         return FileVerdict(name, None, None, f"{name}: cannot read the file ({reason})", 0.0)
     try:
-        loaded = load_image(data, label=name)
-        subject = subject_from_image(
-            loaded.pixels,
-            preset.background_color,
-            file_format=loaded.format,
-            file_bytes=len(data),
-        )
-        outcome = run_gate(
-            subject,
-            preset,
-            remake=None,
-            detect=DEFAULT_DETECTOR if ocr else None,
-            swatch=swatch,
+        result, mask_origin = check_image(
+            load_image(data, label=name), len(data), preset, ocr=ocr, swatch=swatch
         )
     except PackshotError as exc:
         return FileVerdict(name, None, None, str(exc), time.perf_counter() - t0)
-    return FileVerdict(name, outcome.result, subject.mask_origin, None, time.perf_counter() - t0)
+    return FileVerdict(name, result, mask_origin, None, time.perf_counter() - t0)
+
+
+def check_image(
+    image: LoadedImage,
+    file_bytes: int,
+    preset: Preset,
+    *,
+    ocr: bool = True,
+    swatch: Color | None = None,
+) -> tuple[GateResult, str]:
+    """Score a decoded image (``file_bytes`` long as encoded) against ``preset``'s gate;
+    returns the result and where the product mask came from."""
+    subject = subject_from_image(
+        image.pixels, preset.background_color, file_format=image.format, file_bytes=file_bytes
+    )
+    outcome = run_gate(
+        subject, preset, remake=None, detect=DEFAULT_DETECTOR if ocr else None, swatch=swatch
+    )
+    return outcome.result, subject.mask_origin

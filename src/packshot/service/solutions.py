@@ -34,6 +34,7 @@ from packshot.isolate.step import PARAMS as ISOLATE_PARAMS
 from packshot.isolate.step import run as run_isolate
 from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.ops.compose import ShadowParams, compose_on_color
+from packshot.pipeline.check import check_image
 from packshot.pipeline.cutout import cutout
 from packshot.pipeline.listing import encode_for, render_keep, render_white, run_listing
 from packshot.pipeline.repair import (
@@ -241,7 +242,7 @@ def listing(req: RunRequest) -> RunResult:
     targets = []
     for rec in records:
         entry: dict[str, Any] = {"target": rec.target, "state": rec.state, "error": rec.error}
-        if rec.ok and rec.output:
+        if (rec.ok or rec.held) and rec.output:
             path = Path(rec.output)
             preset = next(p for p in presets if p.name == rec.target)
             fmt = preset.format
@@ -350,6 +351,15 @@ def replace_background_solution(req: RunRequest) -> RunResult:
     return RunResult([_file("scene", scene.rgb, fmt)], info)
 
 
+def sentinel(req: RunRequest) -> RunResult:
+    """The quality gate's verdict on the image as it is, for a ``market`` (scored only):
+    each check's value, threshold and pass/fail, and the verdict."""
+    preset = _market(req.fields) or get_preset("amazon-main")
+    ocr = parse_bool(req.fields.get("ocr"), "ocr", default=True)
+    result, mask_origin = check_image(req.load(), len(req.images["image"]), preset, ocr=ocr)
+    return RunResult([], {"market": preset.name, "mask": mask_origin, **result.as_dict()})
+
+
 SOLUTIONS: dict[str, Solution] = {
     s.name: s
     for s in (
@@ -393,9 +403,8 @@ SOLUTIONS: dict[str, Solution] = {
         ),
         Solution(
             "sentinel",
-            "Score an image against a market's rules (verdict only).",
-            None,
-            pending="the quality gate (issue 4)",
+            "Score an image against a 'market''s rules (verdict and every check, no image).",
+            sentinel,
         ),
         Solution(
             "listing",
