@@ -123,7 +123,9 @@ def test_listing_is_asynchronous(service: Service, photo: bytes) -> None:
         r = c.post("/v1/run/listing", json=body)
         assert r.status_code == 202, r.text
         job = wait_job(c, r.json()["status_url"], timeout=240)
-    assert job["state"] == "done", job
+    # A portrait photo widened to Etsy's 4:3 may be held by the gate (visible seams): the
+    # job is then "held" for review, with both outputs kept.
+    assert job["state"] in ("done", "held"), job
     names = sorted(f["name"] for f in job["result"]["files"])
     assert names == ["amazon-main.jpg", "etsy.jpg"]
     sizes = {f["name"]: decode(httpx.get(f["url"]).content).size for f in job["result"]["files"]}
