@@ -449,7 +449,7 @@ def _publish(
     """A staged record as the batch sees it: the source's URL, the output uploaded."""
     error = rec.error.replace(local, source.location) if rec.error else rec.error
     rec = dataclasses.replace(rec, source=source.location, error=error)
-    if not rec.ok or rec.output is None or not storage.is_remote(out):
+    if not (rec.ok or rec.held) or rec.output is None or not storage.is_remote(out):
         return rec
     target = storage.join(out, *Path(rec.output).relative_to(local_out).parts)
     try:
