@@ -20,8 +20,9 @@ from PIL import Image
 from packshot.errors import InputError, UnknownModelError
 from packshot.imageio import load_image, save_image
 from packshot.models.registry import MODELS_DIR_ENV
+from packshot.models.salient import Ensemble, Member, predict_probability, zoom_box
 from packshot.ops.mask_metrics import score_matte
-from packshot.ops.matte import composite_on_color
+from packshot.ops.matte import RefineParams, composite_on_color, refine_alpha
 from packshot.pipeline import cutout as cutout_module
 from packshot.pipeline.cutout import (
     Cutout,
@@ -357,3 +358,34 @@ def test_cutout_keeps_existing_transparency(real_models: Path, product_photo: Pr
     right[:, : w // 2] = False
     # The product's remaining half is still cut out, not confused by the black area.
     assert (result.alpha[right] == 255).mean() > 0.9
+
+
+def test_zoom_box_only_for_objects_that_leave_most_of_the_frame_empty() -> None:
+    frame = np.zeros((1000, 2000), bool)
+    assert zoom_box(frame) is None
+    frame[600:700, 400:1400] = True  # a long, low object (a car side-on)
+    box = zoom_box(frame)
+    assert box is not None
+    rows, cols = box
+    assert rows.start <= 600 and rows.stop >= 700 and cols.start <= 400 and cols.stop >= 1400
+    # Padded, and its short side widened to at most 2:1.
+    assert (cols.stop - cols.start) <= 2 * (rows.stop - rows.start) + 2
+    # A crop smaller than the network's input would only be upsampled.
+    assert zoom_box(frame, min_side=1200) is None
+    frame[50:950, 100:1900] = True  # now it fills the frame: nothing to zoom into
+    assert zoom_box(frame) is None
+
+
+def test_a_small_object_is_cut_out_from_a_zoomed_crop(product_photo: ProductPhoto) -> None:
+    # The bottle in a wide studio frame: a fifth of the frame's area.
+    rgb = cv2.copyMakeBorder(product_photo.rgb, 200, 200, 500, 500, cv2.BORDER_REPLICATE)
+    truth = np.pad(product_photo.mask, ((200, 200), (500, 500)))
+    located = Ensemble(
+        "test", (Member(TEST_MODEL), Member(TEST_MODEL, "flip")), "", Member(TEST_MODEL)
+    )
+    assert zoom_box(truth) is not None
+    prob = predict_probability(rgb, located)
+    assert prob.shape == truth.shape and prob.dtype == np.float32
+    score = score_matte(refine_alpha(rgb, prob, RefineParams()), truth.astype(np.float32))
+    assert score.iou >= 0.97
+    assert score.boundary_iou >= 0.9

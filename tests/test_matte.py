@@ -11,6 +11,7 @@ from packshot.ops.mask_metrics import score_matte
 from packshot.ops.matte import (
     RefineParams,
     clean_mask,
+    close_pinholes,
     composite_on_color,
     edge_band,
     estimate_foreground,
@@ -369,3 +370,18 @@ def test_hysteresis_keeps_weak_parts_only_when_attached() -> None:
     assert not mask[7, 65]
     assert clean_mask(prob, RefineParams())[29, 70]
     assert not clean_mask(prob, RefineParams(low_threshold=0.5))[29, 70]
+
+
+def test_pinholes_refinement_opened_are_closed_holes_the_mask_had_stay_open() -> None:
+    mask, _, _ = ring_scene()  # a ring: its opening is a hole of the mask itself
+    alpha = mask.astype(np.float32)
+    alpha[60, 120] = 0.2  # a pinhole opened inside the solid ring
+    alpha[120, 80:85] = 0.3  # the opening's edge moved outward a little (touches the hole)
+    closed = close_pinholes(alpha, mask, max_frac=1e-3)
+    assert closed[60, 120] == 1.0
+    np.testing.assert_array_equal(closed[120, 80:85], alpha[120, 80:85])
+    assert (closed[disc(240, 240, 120, 120, 40)] < 0.5).all(), "the ring's opening stays open"
+    # A hole above the size limit is kept: it may be real.
+    big = mask.astype(np.float32)
+    big[55:65, 115:125] = 0.0
+    np.testing.assert_array_equal(close_pinholes(big, mask, max_frac=1e-4), big)

@@ -43,6 +43,10 @@ class Ensemble:
     name: str
     members: tuple[Member, ...]
     description: str
+    # A member run first on the whole image to find the object; when the object covers
+    # little of the frame, the other members then see a padded crop around it, so the
+    # 320 px networks spend their pixels on its edge instead of on the backdrop.
+    locator: Member | None = None
 
 
 # The names users pass as --model. A registry model name on its own is also accepted and
@@ -56,6 +60,7 @@ ENSEMBLES: dict[str, Ensemble] = {
             "u2net",
             (Member("u2net"), Member("u2netp")),
             "U-2-Net averaged with U-2-Net-p (default, Apache-2.0)",
+            locator=Member("u2netp"),
         ),
         Ensemble(
             "u2net-best",
@@ -157,10 +162,76 @@ def salient_model(name: str) -> SalientModel:
     return _MODELS[name]
 
 
+# Zoom onto the object only when its padded box is at most this share of the frame (the
+# crop then gives the networks >= 1.7x more pixels on the object); measured on the dev
+# set's studio car photos (boxes 0.3-0.55 of the frame): vehicle boundary IoU 0.890 ->
+# 0.896 at the same cost, while product shots (boxes 0.6-1.0) are unchanged.
+ZOOM_MAX_AREA = 0.6
+ZOOM_PAD_FRAC = 0.05
+ZOOM_MAX_ASPECT = 2.0
+
+
 def predict_probability(rgb: npt.NDArray[np.uint8], ensemble: Ensemble) -> FloatArray:
     """Mean foreground probability of the ensemble's members, at the image's resolution."""
     height, width = rgb.shape[:2]
-    probs = [salient_model(m.model).predict(rgb, m.view) for m in ensemble.members]
+    locator = ensemble.locator
+    if locator is None or locator not in ensemble.members:
+        return _mean_probability(rgb, [_predict(rgb, m) for m in ensemble.members])
+    located = _predict(rgb, locator)
+    others = [m for m in ensemble.members if m != locator]
+    located_full = _resize(located, height, width)
+    box = zoom_box(located_full >= 0.5, max(salient_model(locator.model).hw))
+    if box is None:
+        probs = [located if m == locator else _predict(rgb, m) for m in ensemble.members]
+        return _mean_probability(rgb, probs)
+    crop = np.ascontiguousarray(rgb[box])
+    zoomed = _mean_probability(crop, [_predict(crop, m) for m in others])
+    # Inside the crop the locator's whole-image view counts as one member among the rest.
+    weight = float(len(others))
+    located_full[box] = (located_full[box] + weight * zoomed) / (1.0 + weight)
+    return np.clip(located_full, 0.0, 1.0).astype(np.float32)
+
+
+def zoom_box(mask: npt.NDArray[np.bool_], min_side: int = 0) -> tuple[slice, slice] | None:
+    """The padded crop around ``mask``'s object worth a closer look, or None when the
+    object already fills much of the frame, when the crop's long side is under
+    ``min_side`` (the network's input: a closer look would only upsample), or when there
+    is no object.
+
+    The crop is widened along its short side to at most ``ZOOM_MAX_ASPECT``: the 320 px
+    square input then stretches a long object less than its bare box would.
+    """
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    height, width = mask.shape
+    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    pad = round(ZOOM_PAD_FRAC * max(y1 - y0, x1 - x0))
+    y0, y1, x0, x1 = y0 - pad, y1 + pad, x0 - pad, x1 + pad
+    box_h, box_w = y1 - y0, x1 - x0
+    if box_w > ZOOM_MAX_ASPECT * box_h:
+        grow = (round(box_w / ZOOM_MAX_ASPECT) - box_h) // 2
+        y0, y1 = y0 - grow, y1 + grow
+    elif box_h > ZOOM_MAX_ASPECT * box_w:
+        grow = (round(box_h / ZOOM_MAX_ASPECT) - box_w) // 2
+        x0, x1 = x0 - grow, x1 + grow
+    y0, y1, x0, x1 = max(0, y0), min(height, y1), max(0, x0), min(width, x1)
+    if (y1 - y0) * (x1 - x0) > ZOOM_MAX_AREA * height * width:
+        return None
+    if max(y1 - y0, x1 - x0) < min_side or min(y1 - y0, x1 - x0) < 2:
+        return None
+    return slice(y0, y1), slice(x0, x1)
+
+
+def _predict(rgb: npt.NDArray[np.uint8], member: Member) -> FloatArray:
+    return salient_model(member.model).predict(rgb, member.view)
+
+
+def _mean_probability(rgb: npt.NDArray[np.uint8], probs: Sequence[FloatArray]) -> FloatArray:
+    """The mean of network-resolution maps, resized to ``rgb``'s resolution."""
+    height, width = rgb.shape[:2]
+    probs = list(probs)
     if len({p.shape for p in probs}) > 1:
         # Members of different input sizes are averaged at the image's resolution.
         probs = [_resize(p, height, width) for p in probs]
