@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -55,3 +56,16 @@ def images_loaded(driver: webdriver.Chrome, selector: str) -> list[int]:
         selector,
     )
     return [int(w) for w in widths]
+
+
+def wait_text(driver: webdriver.Chrome, element_id: str, text: str, timeout: float = 15) -> None:
+    """Wait until the element ``element_id`` says ``text``; the page re-renders after each
+    action, so the element is looked up afresh on every poll."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(
+        driver,
+        timeout,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    ).until(lambda d: d.find_element(By.ID, element_id).text == text)

@@ -259,7 +259,7 @@ targets:
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["run", str(recipe), str(src), "--out", str(out), "-j", "1"])
     assert result.exit_code == 0, result.output
-    assert "2 outputs written, 0 failed" in result.output
+    assert "2 outputs written, 0 held for review, 0 failed" in result.output
 
     shopify = out / "bottle" / "shopify.jpg"
     with Image.open(shopify) as im:

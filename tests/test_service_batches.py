@@ -88,12 +88,6 @@ def test_batch_validation_names_the_item(model_cache: Path, tmp_path: Path) -> N
         )
         assert r.status_code == 400
         assert r.json()["error"]["message"].startswith("items[1]: no image")
-        r = httpx.post(
-            f"{base}/v1/batches",
-            json={"solution": "tag-removal", "items": [{"image_url": "https://e.com/a.jpg"}]},
-            headers=headers,
-        )
-        assert r.status_code == 501
 
 
 def _serve(port: int, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:

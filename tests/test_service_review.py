@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 from selenium.webdriver.common.by import By
 
-from browserkit import chromium, images_loaded
+from browserkit import chromium, images_loaded, wait_text
 from packshot.service import solutions
 from packshot.service.solutions import RunRequest, RunResult
 from servicekit import WebhookReceiver, new_key, photo_bytes, running_server, settings_for, wait_job
@@ -83,7 +83,7 @@ def test_review_page_approve_reject_rerun(model_cache: Path, tmp_path: Path, gat
             driver.get(f"{base}/review")
             driver.find_element(By.ID, "key").send_keys(key)
             driver.find_element(By.ID, "sign-in").click()
-            assert driver.find_element(By.ID, "count").text == "3 held"
+            wait_text(driver, "count", "3 held")
             items = driver.find_elements(By.CSS_SELECTOR, ".item")
             assert [i.get_attribute("data-job") for i in items] == jobs
             # Every source and output is shown and really loads.
@@ -95,18 +95,18 @@ def test_review_page_approve_reject_rerun(model_cache: Path, tmp_path: Path, gat
             assert "FAILED" in failed.text
 
             items[0].find_element(By.CSS_SELECTOR, "button.approve").click()
-            assert driver.find_element(By.ID, "count").text == "2 held"
+            wait_text(driver, "count", "2 held")
             driver.find_elements(By.CSS_SELECTOR, ".item")[0].find_element(
                 By.CSS_SELECTOR, "button.reject"
             ).click()
-            assert driver.find_element(By.ID, "count").text == "1 held"
+            wait_text(driver, "count", "1 held")
             last = driver.find_elements(By.CSS_SELECTOR, ".item")[0]
             params = last.find_element(By.CSS_SELECTOR, "textarea")
             assert json.loads(params.get_attribute("value"))["color"] == "#ff0000"
             params.clear()
             params.send_keys(json.dumps({"color": "#ffffff"}))
             last.find_element(By.CSS_SELECTOR, "button.rerun").click()
-            assert driver.find_element(By.ID, "count").text == "0 held"
+            wait_text(driver, "count", "0 held")
 
         approved = api.get(f"/v1/jobs/{jobs[0]}").json()
         assert approved["state"] == "done"

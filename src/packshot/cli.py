@@ -278,7 +278,14 @@ def _run_batch(
 
             def report(source: Source, records: list[TargetRecord]) -> None:
                 for rec in records:
-                    if not rec.ok:
+                    if rec.held:
+                        err.print(
+                            f"[yellow]held:[/yellow] {escape(rec.sku)}/{escape(rec.target)}: "
+                            f"{escape(rec.error or 'held for review')}",
+                            highlight=False,
+                            soft_wrap=True,
+                        )
+                    elif not rec.ok:
                         err.print(
                             f"[red]failed:[/red] {escape(rec.sku)}/{escape(rec.target)}: "
                             f"{escape(rec.error or '')}",
@@ -294,14 +301,17 @@ def _run_batch(
         raise _fail(exc) from None
     if not quiet:
         done = sum(r.ok for r in records)
+        held = sum(r.held for r in records)
         out.print(f"report: {page}", highlight=False, markup=False, soft_wrap=True)
         out.print(
-            f"{done} outputs written, {len(records) - done} failed -> {out_dir}",
+            f"{done} outputs written, {held} held for review, "
+            f"{len(records) - done - held} failed -> {out_dir}",
             highlight=False,
             markup=False,
             soft_wrap=True,
         )
-    if any(not r.ok for r in records):
+    # Held outputs are not failures: they wait in <sku>/held/ for a reviewer.
+    if any(not (r.ok or r.held) for r in records):
         raise typer.Exit(1)
 
 
