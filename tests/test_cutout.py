@@ -29,7 +29,6 @@ from packshot.pipeline.cutout import (
     ItemResult,
     cutout,
     cutout_files,
-    object_mask,
     output_names,
 )
 
@@ -132,13 +131,6 @@ def test_refinement_sharpens_the_raw_model_edge(
     np.testing.assert_array_equal(raw.rgba[..., :3], pixels)
 
 
-def test_object_mask_is_a_clean_boolean_mask(small_photo: ProductPhoto) -> None:
-    mask = object_mask(small_photo.rgb, model=TEST_MODEL)
-    assert mask.dtype == np.bool_ and mask.shape == small_photo.mask.shape
-    score = score_matte(mask.astype(np.float32), small_photo.mask.astype(np.float32))
-    assert score.iou >= 0.95
-
-
 # --------------------------------------------------------------------------- inputs
 
 
@@ -181,8 +173,6 @@ def test_cutout_ignores_an_empty_alpha_channel(
 def test_bad_arrays_raise_input_error(bad: np.ndarray) -> None:
     with pytest.raises(InputError):
         cutout(bad, model=TEST_MODEL)
-    with pytest.raises(InputError):
-        object_mask(bad, model=TEST_MODEL)
 
 
 def test_unknown_model_name() -> None:

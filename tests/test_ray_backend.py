@@ -245,3 +245,31 @@ def test_ray_batch_on_storage_urls(
     assert _outputs(tmp_path / "bucket") == {
         k: v for k, v in local.files.items() if k.split("/")[0] in skus
     }
+
+
+def test_http_service_hands_jobs_to_the_cluster(ray_cluster: str, tmp_path: Path) -> None:
+    """PACKSHOT_BATCH_BACKEND=ray: the API server's jobs run on Ray actors; errors keep
+    their code and status."""
+    import base64
+
+    import httpx
+
+    from servicekit import decode, new_key, photo_bytes, running_server, settings_for
+
+    settings = settings_for(tmp_path, batch_backend="ray", ray_address=ray_cluster)
+    key = new_key(settings)
+    photo = base64.b64encode(photo_bytes("product")).decode()
+    with (
+        running_server(settings) as base,
+        httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=300) as c,
+    ):
+        r = c.post("/v1/run/background-removal", json={"image_base64": photo})
+        assert r.status_code == 200, r.text
+        assert decode(r.content).mode == "RGBA"
+        actors = [a for a in ray.util.state.list_actors() if a.class_name == "_RayWorker"]
+        assert any(a.state == "ALIVE" for a in actors)
+        r = c.post(
+            "/v1/run/product-isolation", json={"image_base64": photo, "prompt": "the bicycle"}
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "no_match"

@@ -339,6 +339,31 @@ def load_image(
         return _decode(fh, name, limit, keep_alpha)
 
 
+def as_pixels(
+    image: PixelArray | Image.Image, *, what: str = "image", min_side: int = 1, purpose: str = ""
+) -> PixelArray:
+    """An in-memory image (a uint8 array, or a PIL image, converted keeping its alpha) as a
+    uint8 HxWx3 (RGB) or HxWx4 (RGBA) array, checked; the one gate for arrays callers pass.
+
+    Raises:
+        InputError: another dtype or shape, or a side under ``min_side`` pixels (the
+            message says it is too small ``purpose``, e.g. "to cut out").
+    """
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise InputError(
+            f"the {what} must be a uint8 HxWx3 (RGB) or HxWx4 (RGBA) array, got dtype "
+            f"{arr.dtype} and shape {arr.shape}"
+        )
+    if min(arr.shape[:2]) < min_side:
+        raise InputError(
+            f"the {what} is too small {purpose or 'to process'} ({arr.shape[1]}x{arr.shape[0]} px)"
+        )
+    return arr
+
+
 def _open_formats() -> list[str]:
     """The allowed formats that are registered right now (Image.open rejects unknown names)."""
     Image.init()

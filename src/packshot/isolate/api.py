@@ -17,6 +17,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from packshot.errors import InputError, NoMatchError
+from packshot.imageio import as_pixels
 from packshot.isolate import segment
 from packshot.isolate.candidates import Candidate, Scene, covered, gather, iou
 from packshot.isolate.garments import pad_box
@@ -69,22 +70,6 @@ class Isolation:
         }
 
 
-def _as_rgb(image: ImageArray | Image.Image) -> ImageArray:
-    if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("RGB"))
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise InputError(
-            f"expected a uint8 HxWx3 (RGB) or HxWx4 (RGBA) image, got dtype {arr.dtype} "
-            f"and shape {arr.shape}"
-        )
-    if min(arr.shape[:2]) < 16:
-        raise InputError(
-            f"image is too small to isolate anything ({arr.shape[1]}x{arr.shape[0]} px)"
-        )
-    return np.ascontiguousarray(arr[..., :3])
-
-
 def isolate(
     image: ImageArray | Image.Image,
     *,
@@ -108,7 +93,9 @@ def isolate(
         model: salient-segmentation ensemble that draws the object inside its box.
         min_confidence: text matches below this raise :class:`NoMatchError`.
     """
-    rgb = _as_rgb(image)
+    rgb = np.ascontiguousarray(
+        as_pixels(image, min_side=16, purpose="to isolate anything")[..., :3]
+    )
     hw = (rgb.shape[0], rgb.shape[1])
     has_geometry = box is not None or bool(points) or bool(negative_points)
     if prompt is not None and has_geometry:

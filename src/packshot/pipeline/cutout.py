@@ -19,7 +19,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from packshot.errors import InputError, PackshotError
-from packshot.imageio import iter_image_files, load_image, save_image
+from packshot.imageio import as_pixels, iter_image_files, load_image, save_image
 from packshot.models.salient import (
     DEFAULT_ENSEMBLE,
     predict_probability,
@@ -28,7 +28,6 @@ from packshot.models.salient import (
 )
 from packshot.ops.matte import (
     RefineParams,
-    clean_mask,
     composite_on_color,
     estimate_foreground,
     refine_alpha,
@@ -53,20 +52,6 @@ class Cutout:
     def alpha(self) -> ImageArray:
         """The 8-bit alpha channel (255 = product)."""
         return self.rgba[..., 3]
-
-
-def _as_array(image: ImageArray | Image.Image) -> ImageArray:
-    if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise InputError(
-            f"expected a uint8 HxWx3 (RGB) or HxWx4 (RGBA) image, "
-            f"got dtype {arr.dtype} and shape {arr.shape}"
-        )
-    if min(arr.shape[:2]) < 2:
-        raise InputError(f"image is too small to cut out ({arr.shape[1]}x{arr.shape[0]} px)")
-    return arr
 
 
 def meaningful_alpha(arr: ImageArray) -> ImageArray | None:
@@ -102,7 +87,7 @@ def cutout(
             False the upsampled model output is used as is (what rembg returns).
         params: refinement parameters (defaults measured on the dev set).
     """
-    arr = _as_array(image)
+    arr = as_pixels(image, min_side=2, purpose="to cut out")
     existing = meaningful_alpha(arr)
     # Colours under transparent pixels are arbitrary (often black): a white backdrop is
     # what a studio shot would have had there.
@@ -124,12 +109,6 @@ def cutout(
         alpha = np.minimum(alpha, existing.astype(np.float32) / 255.0)
     timings["refine_s"] = time.perf_counter() - t1
     return Cutout(rgba=to_rgba(foreground, alpha), model=ensemble.name, timings=timings)
-
-
-def object_mask(image: ImageArray, *, model: str = DEFAULT_ENSEMBLE) -> npt.NDArray[np.bool_]:
-    """Binary mask of the salient object (cleaned, no refinement): for framing and checks."""
-    rgb = _as_array(image)[..., :3]
-    return clean_mask(predict_probability(rgb, resolve_ensemble(model)), RefineParams())
 
 
 @dataclass(frozen=True)

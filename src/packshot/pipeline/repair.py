@@ -25,7 +25,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from packshot.errors import InputError
-from packshot.imageio import load_image, save_image
+from packshot.imageio import as_pixels, load_image, save_image
 from packshot.models.inpaint import default_inpainter, neural_inpainter
 from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.ops.compose import ShadowParams
@@ -80,14 +80,7 @@ _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
 
 def _rgb(image: ImageArray | Image.Image, what: str = "image") -> ImageArray:
-    if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise InputError(
-            f"the {what} must be a uint8 HxWx3 (RGB) or HxWx4 (RGBA) array, got "
-            f"{arr.dtype} {arr.shape}"
-        )
+    arr = as_pixels(image, what=what)
     if arr.shape[2] == 4:
         # Transparent pixels have arbitrary colours: show them over white, as a photo would.
         return composite_on_color(arr, (255, 255, 255))

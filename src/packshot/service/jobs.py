@@ -23,6 +23,8 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from packshot.errors import InputError, PackshotError
+from packshot.pipeline.backends import Backend as PipelineBackend
+from packshot.pipeline.backends import get_backend
 from packshot.service.errors import SolutionNotAvailableError
 from packshot.service.inputs import ImageRef, fetch_image
 from packshot.service.settings import Settings
@@ -95,13 +97,74 @@ class LocalBackend:
 
 
 def make_backend(settings: Settings) -> Backend:
-    """The batch back-end named by ``PACKSHOT_BATCH_BACKEND``."""
-    if settings.batch_backend == "local":
-        return LocalBackend(settings.workers)
-    raise InputError(
-        f"PACKSHOT_BATCH_BACKEND={settings.batch_backend}: that back-end is not in this build "
-        "yet; use 'local'."
-    )
+    """The job threads that claim queued jobs (their images are processed by
+    :class:`Compute`, in this process or on a Ray cluster)."""
+    return LocalBackend(settings.workers)
+
+
+def run_solution(request: RunRequest) -> RunResult:
+    handler = get_solution(request.solution).handler
+    assert handler is not None
+    return handler(request)
+
+
+def run_solution_remote(request: RunRequest) -> RunResult | tuple[str, str, int]:
+    """:func:`run_solution` in another process: its result, or the error's (code, message,
+    HTTP status) (a packshot error's class may not survive the trip back)."""
+    try:
+        return run_solution(request)
+    except PackshotError as exc:
+        return exc.code, str(exc), exc.http_status
+
+
+class RemoteJobError(PackshotError):
+    """A job's error as reported by the process that ran it."""
+
+    def __init__(self, code: str, message: str, http_status: int = 500) -> None:
+        super().__init__(message)
+        self.code = code
+        self.http_status = http_status
+
+
+class Compute:
+    """Runs :func:`run_solution`: here (``local``), or on a Ray cluster (``ray``) through
+    the batch back-ends of :mod:`packshot.pipeline.backends`, one Ray actor per job thread
+    (each thread owns its back-end: one job in flight per actor, models loaded once)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._backends: list[PipelineBackend] = []
+
+    def _backend(self) -> PipelineBackend:
+        backend: PipelineBackend | None = getattr(self._local, "backend", None)
+        if backend is None:
+            with self._lock:  # ray.init is process-wide: connect once, one thread at a time
+                backend = get_backend(
+                    self.settings.batch_backend,
+                    address=self.settings.ray_address or None,
+                    workers=1,
+                )
+                self._backends.append(backend)
+            self._local.backend = backend
+        return backend
+
+    def run(self, request: RunRequest) -> RunResult:
+        if self.settings.batch_backend == "local":
+            return run_solution(request)
+        [(_, finished)] = list(self._backend().map(run_solution_remote, [request]))
+        if finished.value is None:
+            raise RemoteJobError("worker_failed", f"the job's worker failed: {finished.error}")
+        if isinstance(finished.value, tuple):
+            raise RemoteJobError(*finished.value)
+        return finished.value
+
+    def close(self) -> None:
+        with self._lock:
+            for backend in self._backends:
+                backend.close()
+            self._backends.clear()
 
 
 class Runner:
@@ -113,6 +176,7 @@ class Runner:
         self.storage = storage
         self.sender = sender
         self.backend = make_backend(settings)
+        self.compute = Compute(settings)
         # Caps images in flight across request threads and workers: memory stays bounded
         # however many clients connect.
         self._slots = threading.BoundedSemaphore(settings.slots)
@@ -129,6 +193,7 @@ class Runner:
 
     def stop(self) -> None:
         self.backend.stop()
+        self.compute.close()
 
     def add_job(
         self,
@@ -191,11 +256,10 @@ class Runner:
                 if job is None or job.state != "running":
                     return
                 solution_name, params = job.solution, json.loads(job.params)
-            solution = get_solution(solution_name)
-            assert solution.handler is not None
+            get_solution(solution_name)  # refused before any input is fetched
             images = self._inputs(job_id, params["images"])
             with self._slots, tempfile.TemporaryDirectory(dir=self.settings.work_dir) as work:
-                result = solution.handler(
+                result = self.compute.run(
                     RunRequest(
                         solution=solution_name,
                         fields=params["fields"],

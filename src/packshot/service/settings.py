@@ -60,6 +60,9 @@ class Settings:
     inference_slots: int = 0
     """Images processed at once across sync requests and jobs; 0 means one per core."""
     batch_backend: str = "local"
+    """Where asynchronous jobs' images are processed: ``local`` (this process) or ``ray``
+    (one Ray actor per job thread, on the cluster at ``ray_address``)."""
+    ray_address: str = ""
     webhook_max_attempts: int = 8
     webhook_backoff_s: float = 1.0
     """First retry delay; doubled on each further attempt."""
@@ -130,6 +133,7 @@ class Settings:
             link_ttl_s=_env_int("PACKSHOT_LINK_TTL", 3600),
             workers=_env_int("PACKSHOT_WORKERS", 1),
             batch_backend=os.environ.get("PACKSHOT_BATCH_BACKEND", "local").strip() or "local",
+            ray_address=os.environ.get("PACKSHOT_RAY_ADDRESS", "").strip(),
             webhook_backoff_s=float(os.environ.get("PACKSHOT_WEBHOOK_BACKOFF", "1") or 1),
             public_url=os.environ.get("PACKSHOT_PUBLIC_URL", ""),
             secret=os.environ.get("PACKSHOT_SECRET", ""),
