@@ -307,6 +307,9 @@ def main() -> int:
     args = parser.parse_args()
 
     pinned = pin_cores(args.cores)  # before any session or thread pool exists
+    from packshot.memory import tune_allocator
+
+    tuned = tune_allocator()  # as the CLI and every batch worker do
     import cv2
 
     from packshot.models.salient import DEFAULT_ENSEMBLE
@@ -333,7 +336,8 @@ def main() -> int:
     names = ", ".join(f"{p.name} {p.width}x{p.height} {p.format}" for p in presets)
     print(f"{len(paths)} photos; targets {names}")
     print(
-        f"model {model}; {pinned}; load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f"model {model}; {pinned}; allocator tuned: {tuned}; load average before: "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
     report: dict[str, Any] = {
         "photos": len(paths),

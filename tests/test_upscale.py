@@ -169,3 +169,28 @@ def test_time_1000_to_2000(sr_models: Path, product_photo: ProductPhoto) -> None
     print(f"1000x1000 -> 2000x2000 through FSRCNN x2: {elapsed:.2f} s")
     assert out.shape == (2000, 2000, 3)
     assert elapsed < 20.0
+
+
+@pytest.mark.usefixtures("real_models")
+def test_the_same_image_is_enlarged_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every target of a source enlarges the same cutout: the network runs once."""
+    from packshot.models import upscale as module
+
+    calls: list[tuple[int, int]] = []
+    original = module.Upscaler.upscale
+
+    def counting(self: module.Upscaler, rgb: np.ndarray) -> np.ndarray:
+        calls.append(rgb.shape[:2])
+        return original(self, rgb)
+
+    monkeypatch.setattr(module.Upscaler, "upscale", counting)
+    rng = np.random.default_rng(7)
+    img = rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)
+    first = module.upscale(img, 2)
+    first[0, 0] = 0  # the caller's copy: the cached result is not touched
+    again = module.upscale(img.copy(), 2)
+    assert calls == [(40, 50)]
+    assert again.shape == (80, 100, 3) and not np.array_equal(again, first)
+    np.testing.assert_array_equal(again[1:], first[1:])
+    module.upscale(img[::-1].copy(), 2)  # other pixels: computed
+    assert len(calls) == 2

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from packshot import __version__
 from packshot.errors import PackshotError
 from packshot.isolate_cli import isolate_command
+from packshot.memory import tune_allocator
 from packshot.models.salient import DEFAULT_ENSEMBLE, ENSEMBLES
 from packshot.models_cli import models_app
 from packshot.pipeline.backends import BACKEND_ENV, RAY_ADDRESS_ENV, Backend, get_backend
@@ -100,6 +101,7 @@ def main(
     ] = False,
 ) -> None:
     """packshot: offline product-image pipeline."""
+    tune_allocator()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from packshot.errors import InputError
+from packshot.memory import tune_allocator
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ def _set_threads(threads: int) -> None:
     # Sessions are created lazily in each worker; this sets their thread count, so
     # workers sharing a machine do not oversubscribe its cores.
     os.environ["PACKSHOT_THREADS"] = str(threads)
+    tune_allocator()
 
 
 class LocalBackend(Backend):

@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from packshot.errors import PackshotError
 from packshot.imageio import encode_within, load_image, write_bytes
+from packshot.memory import tune_allocator
 from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.models.text import detect_text
 from packshot.models.upscale import upscale
@@ -383,6 +384,7 @@ def run_listing(
     Targets already done (per the manifest, file present) are skipped; results are
     recorded as they arrive.
     """
+    tune_allocator()  # the in-process path (one worker); pool workers tune their own
     out = str(out_dir) if storage.is_remote(out_dir) else os.path.abspath(out_dir)
     state = storage.state_dir(out)
     state.mkdir(parents=True, exist_ok=True)
