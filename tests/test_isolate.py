@@ -31,6 +31,7 @@ from packshot.models import registry
 from packshot.models.parsing import human_parser
 from packshot.pipeline.cutout import cutout
 from packshot.pipeline.steps import StepCall, StepError, apply_steps
+from packshot.samples import sample_path
 
 ISOLATION_MODELS = (
     "yolox-nano",
@@ -139,7 +140,7 @@ def test_step_rejects_unknown_or_malformed_params() -> None:
 
 
 def test_text_prompt_on_a_real_photo_and_its_no_match_error(models: Path) -> None:
-    rgb = load_image(models / "sample-coffee.png").pixels
+    rgb = load_image(sample_path("coffee")).pixels
     result = isolate(rgb, prompt="the cup", model=TEST_MODEL)
     assert "cup" in result.matched and result.confidence > 0.8
     mask = result.alpha > 127
@@ -153,7 +154,7 @@ def test_text_prompt_on_a_real_photo_and_its_no_match_error(models: Path) -> Non
 
 
 def test_point_prompts_take_the_object_under_the_point(models: Path) -> None:
-    rgb = load_image(models / "sample-coffee.png").pixels
+    rgb = load_image(sample_path("coffee")).pixels
     by_text = isolate(rgb, prompt="the cup", model=TEST_MODEL).alpha > 127
     by_point = isolate(rgb, points=["290,180"], model=TEST_MODEL).alpha > 127
     assert scenes.iou(by_point, by_text) > 0.85
@@ -165,7 +166,7 @@ def test_point_prompts_take_the_object_under_the_point(models: Path) -> None:
 
 
 def test_recipe_step_returns_rgba_and_what_it_matched(models: Path) -> None:
-    rgb = load_image(models / "sample-coffee.png").pixels
+    rgb = load_image(sample_path("coffee")).pixels
     result = isolate_step(rgb, {"box": [150, 10, 280, 300], "model": TEST_MODEL})
     assert result.pixels.shape == (*rgb.shape[:2], 4)
     assert result.info["matched"] == "box" and result.info["confidence"] == 1.0
@@ -182,7 +183,7 @@ def test_recipe_step_returns_rgba_and_what_it_matched(models: Path) -> None:
 
 def test_cli_isolate_writes_rgba_and_reports_no_match(models: Path, tmp_path: Path) -> None:
     runner = CliRunner()
-    src = models / "sample-coffee.png"
+    src = sample_path("coffee")
     out = tmp_path / "cup.png"
     ok = runner.invoke(
         app, ["isolate", str(src), "--prompt", "the cup", "--out", str(out), "-m", TEST_MODEL]
@@ -312,7 +313,7 @@ def _mean_lab(rgb: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_]) -> npt.ND
 @pytest.mark.slow
 def test_garments_on_models_come_without_skin_or_hair(models: Path, tmp_path: Path) -> None:
     out_dir = Path(os.environ.get("PACKSHOT_TEST_OUT", tmp_path))
-    people = load_image(models / "sample-people.jpg").pixels
+    people = load_image(sample_path("people")).pixels
     body = _body(people)
     top = isolate(people, prompt="the top", model=TEST_MODEL)
     jeans = isolate(people, prompt="the jeans", model=TEST_MODEL)
@@ -329,7 +330,7 @@ def test_garments_on_models_come_without_skin_or_hair(models: Path, tmp_path: Pa
     assert top_lab[0] > 65 and abs(top_lab[1]) < 8 and abs(top_lab[2]) < 10
     assert jeans_lab[2] < -5
 
-    astronaut = load_image(models / "sample-astronaut.png").pixels
+    astronaut = load_image(sample_path("astronaut")).pixels
     suit = isolate(astronaut, prompt="the shirt", model=TEST_MODEL)
     save_image(suit.rgba, out_dir / "astronaut-shirt.png")
     suit_mask = suit.alpha > 127
@@ -338,7 +339,7 @@ def test_garments_on_models_come_without_skin_or_hair(models: Path, tmp_path: Pa
     with pytest.raises(NoMatchError, match="no 'jeans' found"):
         isolate(astronaut, prompt="the jeans", model=TEST_MODEL)
 
-    baby = load_image(models / "sample-baby.jpg").pixels
+    baby = load_image(sample_path("baby")).pixels
     dress = isolate(baby, prompt="the top", model=TEST_MODEL)
     save_image(dress.rgba, out_dir / "baby-top.png")
     dress_mask = dress.alpha > 127
@@ -350,7 +351,7 @@ def test_garments_on_models_come_without_skin_or_hair(models: Path, tmp_path: Pa
 @needs_dev
 @pytest.mark.slow
 def test_a_held_object_comes_without_the_hands_and_hair_around_it(models: Path) -> None:
-    people = load_image(models / "sample-people.jpg").pixels[..., :3]
+    people = load_image(sample_path("people")).pixels[..., :3]
     bear, bear_alpha = scenes.cut("049")
     height = 420
     width = round(bear.shape[1] * height / bear.shape[0])
