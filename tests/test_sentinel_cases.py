@@ -98,7 +98,7 @@ def test_sticker_box_is_where_the_sticker_is(cases: dict[str, Path], real_models
         ("off-white-250", "refill-background"),
         ("border", "refill-background"),
         ("jpeg-ringing", "refill-background"),
-        ("price-sticker", "keep-largest"),
+        ("price-sticker", "remove-text"),  # a separate part on white: dropped
     ],
 )
 def test_one_fixable_failure_is_fixed(
@@ -123,3 +123,31 @@ def test_unfixable_failures_are_held_with_reasons(
         assert outcome.result.verdict == "hold"
         assert outcome.result.fixes == ()
         assert any(r.startswith(f"{check}:") for r in outcome.result.reasons)
+
+
+def test_a_sticker_on_a_kept_background_is_repainted(real_models: Path) -> None:
+    """Etsy-style outputs keep the photo: a price sticker on the scene is inpainted away,
+    the product untouched, and the text check passes afterwards."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    from packshot.models.text import detect_text
+    from packshot.samples import sample_path
+    from packshot.sentinel.fixes import remove_text
+    from packshot.sentinel.subject import Subject
+
+    pil = Image.open(sample_path("coffee")).convert("RGB")
+    draw = ImageDraw.Draw(pil)
+    draw.rectangle([430, 20, 590, 75], fill=(250, 220, 40))
+    draw.text((440, 28), "$9.99", fill=(20, 20, 20), font=ImageFont.load_default(size=34))
+    rgb = np.asarray(pil)
+    alpha = np.zeros(rgb.shape[:2], np.float32)
+    alpha[60:330, 120:420] = 1.0  # the cup and saucer
+    assert detect_text(rgb)
+    repair = remove_text(Subject(rgb, alpha), get_preset("etsy"))
+    assert repair is not None and "repainted 1 text line" in repair.note
+    assert detect_text(repair.rgb) == []
+    assert (repair.rgb[alpha > 0] == rgb[alpha > 0]).all()
+    # The tag is gone, not just its letters.
+    tag = repair.rgb[22:74, 432:588].astype(np.int16)
+    assert (np.abs(tag - (250, 220, 40)).max(axis=2) < 30).mean() < 0.05

@@ -68,11 +68,15 @@ def _patch(rgb: ImageArray, box: Box, pad: int) -> BoolArray | None:
     window = _grow(box, reach, width, height)
     inner = _grow(box, pad, width, height)
     crop = rgb[window.slices].astype(np.float32)
-    ring = np.zeros(crop.shape[:2], bool)
     ix0, iy0 = inner.x0 - window.x0, inner.y0 - window.y0
     ix1, iy1 = inner.x1 - window.x0, inner.y1 - window.y0
-    ring[iy0:iy1, ix0:ix1] = True
-    core = _grow(box, max(1, pad // 2), width, height)
+    # The ring sampled for the tag's colour hugs the letters: tags leave little margin.
+    ring = np.zeros(crop.shape[:2], bool)
+    outer = _grow(box, max(3, pad // 2), width, height)
+    ring[
+        outer.y0 - window.y0 : outer.y1 - window.y0, outer.x0 - window.x0 : outer.x1 - window.x0
+    ] = True
+    core = _grow(box, max(1, pad // 5), width, height)
     ring[core.y0 - window.y0 : core.y1 - window.y0, core.x0 - window.x0 : core.x1 - window.x0] = (
         False
     )

@@ -16,9 +16,13 @@ import numpy as np
 import numpy.typing as npt
 
 from packshot.errors import InputError
+from packshot.models.text import detect_text
 from packshot.ops.framing import place_on_canvas
+from packshot.ops.inpaint import inpaint
+from packshot.ops.sticker import sticker_mask
 from packshot.presets import Preset
 from packshot.sentinel.subject import Subject
+from packshot.sentinel.text_check import INSIDE_SHARE, MIN_SCORE, main_object
 
 ImageArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
@@ -95,10 +99,34 @@ def reframe(subject: Subject, preset: Preset) -> Repair | None:
     return Repair(placed.rgb, alpha, f"re-framed at {placed.fill.bbox_long_share:.1%} fill")
 
 
+def remove_text(subject: Subject, preset: Preset) -> Repair | None:
+    """Text off the product (a price sticker, a watermark): on a colour canvas it is a
+    separate part, dropped like any other; on a kept background the lines and the tags
+    they are printed on are repainted from their surroundings, the product never used as
+    a source (the same sticker mask and inpainting as ``packshot remove --text``)."""
+    if preset.background == "white":
+        return keep_largest(subject, preset)
+    main = main_object(subject)
+    boxes = [
+        t.box
+        for t in detect_text(subject.rgb)
+        if t.score >= MIN_SCORE and float(main[t.box.slices].mean()) < INSIDE_SHARE
+    ]
+    if not boxes:
+        return None
+    product = subject.alpha > 0
+    hole = sticker_mask(subject.rgb, boxes) & ~product
+    if not hole.any():
+        return None
+    filled = inpaint(subject.rgb, hole, protect=product)
+    return Repair(filled.rgb, subject.alpha, f"repainted {len(boxes)} text line(s) off the product")
+
+
 BUILTIN_FIXES: dict[str, Fix] = {
     "refill-background": refill_background,
     "keep-largest": keep_largest,
     "reframe": reframe,
+    "remove-text": remove_text,
 }
 """Fixes available everywhere, by name."""
 
@@ -108,7 +136,7 @@ FIX_FOR_CHECK: dict[str, str] = {
     "edge_halo": "refill-background",
     "frame_fill": "reframe",
     "multiple_objects": "keep-largest",
-    "text": "keep-largest",
+    "text": "remove-text",
     "edge_contamination": "rerun-model",
     "mask_confidence": "rerun-model",
 }
