@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -19,7 +20,7 @@ import numpy.typing as npt
 import pytest
 from PIL import Image
 
-from packshot.models import registry
+from packshot.models import registry, runtime
 
 TEST_MODEL = "u2netp"
 """The small (4.6 MB) salient model every pipeline test runs."""
@@ -139,3 +140,33 @@ def product_photo() -> ProductPhoto:
 def photo_factory() -> Callable[..., ProductPhoto]:
     """:func:`make_product_photo`, for tests that need other sizes or seeds."""
     return make_product_photo
+
+
+@pytest.fixture
+def isolated_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An empty model cache and no user catalog or per-model overrides, for tests that
+    register their own model files; sessions and the catalog are reloaded around it."""
+    for key in list(os.environ):
+        if key.startswith(registry.OVERRIDE_ENV_PREFIX):
+            monkeypatch.delenv(key)
+    monkeypatch.delenv(registry.CATALOG_ENV, raising=False)
+    monkeypatch.delenv(runtime.THREADS_ENV, raising=False)
+    monkeypatch.setenv(registry.MODELS_DIR_ENV, str(tmp_path / "cache"))
+    registry._load_catalog.cache_clear()
+    runtime.clear_sessions()
+    yield
+    runtime.clear_sessions()
+    registry._load_catalog.cache_clear()
+
+
+def save_onnx(graph: Any, path: Path) -> Path:
+    """A test-built ONNX graph as a checked model file (opset 13, IR 8: ONNX Runtime
+    reads both)."""
+    import onnx
+    from onnx import helper
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path

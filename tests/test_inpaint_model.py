@@ -8,8 +8,6 @@ that the network ran through ONNX Runtime and that its output is what ends up in
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +15,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from conftest import save_onnx
 from packshot.errors import InputError, ModelError
-from packshot.models import registry, runtime
+from packshot.models import registry
 from packshot.models.inpaint import default_inpainter, neural_inpainter
 from packshot.ops.inpaint import inpaint
 from packshot.pipeline.repair import remove
@@ -48,25 +47,12 @@ def _mean_fill_onnx(path: Path) -> Path:
         helper.make_node("Mul", ["unit", "full"], ["out"]),
     ]
     graph = helper.make_graph(nodes, "mean_fill", [image, mask], [out], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
+    return save_onnx(graph, path)
 
 
 @pytest.fixture(autouse=True)
-def clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key in list(os.environ):
-        if key.startswith(registry.OVERRIDE_ENV_PREFIX):
-            monkeypatch.delenv(key)
-    monkeypatch.delenv(registry.CATALOG_ENV, raising=False)
-    monkeypatch.setenv(registry.MODELS_DIR_ENV, str(tmp_path / "cache"))
-    registry._load_catalog.cache_clear()
-    runtime.clear_sessions()
-    yield
-    runtime.clear_sessions()
-    registry._load_catalog.cache_clear()
+def _isolated(isolated_registry: None) -> None:
+    """Every test here registers its own model files."""
 
 
 def _register(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, weights: Path) -> None:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from conftest import save_onnx
 from packshot import models
 from packshot.errors import InputError, ModelError
 from packshot.models import registry, runtime
@@ -27,25 +25,12 @@ def _tiny_onnx(path: Path, add: float) -> Path:
     graph = helper.make_graph(
         [helper.make_node("Add", ["x", "c"], ["y"])], "tiny", [x], [y], [const]
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
+    return save_onnx(graph, path)
 
 
 @pytest.fixture(autouse=True)
-def clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key in list(os.environ):
-        if key.startswith(registry.OVERRIDE_ENV_PREFIX):
-            monkeypatch.delenv(key)
-    monkeypatch.delenv(registry.CATALOG_ENV, raising=False)
-    monkeypatch.delenv(runtime.THREADS_ENV, raising=False)
-    monkeypatch.setenv(registry.MODELS_DIR_ENV, str(tmp_path / "cache"))
-    registry._load_catalog.cache_clear()
-    runtime.clear_sessions()
-    yield
-    runtime.clear_sessions()
+def _isolated(isolated_registry: None) -> None:
+    """Every test here registers its own model files."""
 
 
 def _run(session: Any) -> Any:
