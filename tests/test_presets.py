@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from packshot import presets
 from packshot.errors import InputError
 from packshot.presets import Preset, PresetError
+from packshot.presets.colors import parse_color
 from packshot.presets_cli import presets_app
 
 REQUIRED = (
@@ -468,3 +469,27 @@ def test_cli_errors_are_messages_not_tracebacks(
     assert result.exit_code == 2
     assert f"{path}: [presets.shopify] aspect '5:4' is not one of" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("#FFFFFF", (255, 255, 255)),
+        ("f5f5f5", (245, 245, 245)),
+        ("#fff", (255, 255, 255)),
+        ("White", (255, 255, 255)),
+        ("240, 241, 242", (240, 241, 242)),
+        ([1, 2, 3], (1, 2, 3)),
+        ((0, 0, 0), (0, 0, 0)),
+    ],
+)
+def test_one_colour_parser_reads_every_written_form(
+    value: object, expected: tuple[int, ...]
+) -> None:
+    assert parse_color(value, "bg") == expected
+
+
+@pytest.mark.parametrize("value", ["#ggg", "256,0,0", [1, 2], [1.5, 2, 3], [True, 0, 0], None, 7])
+def test_one_colour_parser_names_the_field_and_the_forms(value: object) -> None:
+    with pytest.raises(InputError, match=r"^bg: .* is not a colour; use '#RRGGBB'"):
+        parse_color(value, "bg")

@@ -162,7 +162,10 @@ def test_size_overrides_follow_the_presets_file_rules() -> None:
             "targets[0].margin: 0.2 leaves the product at most 60% of the frame, below "
             "min_fill 85%",
         ),
-        ("  - preset: shopify\n    background_color: red\n", "targets[0].background_color: 'red'"),
+        (
+            "  - preset: shopify\n    background_color: reddish\n",
+            "targets[0].background_color: 'reddish'",
+        ),
         ("  - preset: shopify\n    background_color: #F5F5F5\n", "quote a hex colour"),
         ("  - preset: shopify\n    size: 2000x1000\n", "targets[0].size: 2000x1000 does not match"),
         ("  - preset: shopify\n    allow_crop: maybe\n", "targets[0].allow_crop: 'maybe' must be"),

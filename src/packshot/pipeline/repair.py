@@ -14,7 +14,6 @@ Each has a recipe step (:func:`run_remove`, :func:`run_reference_inpaint`,
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,12 +44,12 @@ from packshot.ops.scene import (
 from packshot.ops.sticker import sticker_mask
 from packshot.pipeline.cutout import cutout
 from packshot.pipeline.steps import StepResult
+from packshot.presets.colors import parse_color
 
 __all__ = [
     "Removal",
     "load_mask",
     "parse_box",
-    "parse_color",
     "reference_inpaint",
     "reference_inpaint_file",
     "removable_text",
@@ -72,8 +71,6 @@ _MAX_TEXT_SHARE = 0.08
 """Text boxes covering more of the photo than this are not removed (detector false hits)."""
 _MAX_TEXT_HEIGHT = 0.2
 """Text boxes taller than this share of the photo's height are not removed."""
-
-_HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -107,24 +104,6 @@ def parse_box(value: Any, width: int, height: int, field: str = "box") -> Box:
             f"{field}: the box {x},{y},{w},{h} does not lie inside the {width}x{height} image"
         )
     return Box(x, y, x + w, y + h)
-
-
-def parse_color(value: Any, field: str = "color") -> tuple[int, int, int]:
-    """A colour from ``"#RRGGBB"``, ``"r,g,b"`` or ``[r, g, b]``."""
-    if isinstance(value, str):
-        match = _HEX.match(value.strip())
-        if match:
-            d = match.group(1)
-            return int(d[0:2], 16), int(d[2:4], 16), int(d[4:6], 16)
-        value = [p.strip() for p in value.split(",")]
-    if isinstance(value, Sequence) and len(value) == 3:
-        try:
-            r, g, b = (int(v) for v in value)
-        except (TypeError, ValueError):
-            r = g = b = -1
-        if all(0 <= c <= 255 for c in (r, g, b)):
-            return r, g, b
-    raise InputError(f'{field}: {value!r} must be "#RRGGBB", "r,g,b" or [r, g, b] (0-255)')
 
 
 def load_mask(source: Any, width: int, height: int, field: str = "mask") -> BoolArray:
@@ -496,12 +475,15 @@ def run_replace_background(pixels: ImageArray, params: Mapping[str, Any]) -> Ste
     background: Background
     if isinstance(raw, str) and raw == "studio":
         background = "studio"
-    elif isinstance(raw, list) or (
-        isinstance(raw, str) and (_HEX.match(raw) or raw.count(",") == 2)
-    ):
+    elif isinstance(raw, list):
         background = parse_color(raw, f"{step}: background")
     elif isinstance(raw, str):
-        background = load_image(raw, label=f"{step}: background {raw}", keep_alpha=False).pixels
+        # A colour when it reads as one ("#fff", "white", "240,240,240"), else a photo path.
+        try:
+            background = parse_color(raw, f"{step}: background")
+        except InputError:
+            label = f"{step}: background {raw}"
+            background = load_image(raw, label=label, keep_alpha=False).pixels
     else:
         raise InputError(f"{step}: background: {raw!r} must be an image file, a colour or studio")
     size = None

@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from packshot.errors import InputError
+from packshot.presets.colors import FORMS, parse_color
 from packshot.presets.gate import GateSettings, derived_checks, parse_gate
 
 __all__ = [
@@ -81,7 +82,6 @@ MAX_SIDE = 16383
 
 _BUILTIN = "packshot/presets/marketplaces.toml"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_HEX_RE = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX\u00d7]\s*(\d+)\s*$")
 _BYTES_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?\s*$", re.IGNORECASE)
 _BYTE_UNITS = {
@@ -721,21 +721,10 @@ def _optional(value: Any) -> Any:
 
 
 def _color(value: Any) -> tuple[int, int, int]:
-    if isinstance(value, str):
-        match = _HEX_RE.match(value.strip())
-        if match is None:
-            raise _Invalid("background_color", f'{value!r} must be "#RRGGBB" or [R, G, B]')
-        digits = match.group(1)
-        if len(digits) == 3:
-            digits = "".join(d * 2 for d in digits)
-        return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
-    if (
-        isinstance(value, list)
-        and len(value) == 3
-        and all(_is_int(c) and 0 <= c <= 255 for c in value)
-    ):
-        return value[0], value[1], value[2]
-    raise _Invalid("background_color", f'{value!r} must be three integers 0..255 or "#RRGGBB"')
+    try:
+        return parse_color(value, "background_color")
+    except InputError as exc:
+        raise _Invalid("background_color", f"{value!r} must be {FORMS}") from exc
 
 
 def _size_value(value: Any) -> tuple[int, int]:

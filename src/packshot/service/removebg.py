@@ -32,8 +32,9 @@ from packshot.ops.geometry import Box
 from packshot.ops.matte import bounding_box
 from packshot.ops.resample import resize_to
 from packshot.pipeline.cutout import cutout
+from packshot.presets.colors import parse_color
 from packshot.service.context import Context
-from packshot.service.fields import parse_bool, parse_choice, parse_color
+from packshot.service.fields import parse_bool, parse_choice
 from packshot.service.http import authenticate, context
 from packshot.service.inputs import decode_base64, fetch_image, read_request
 

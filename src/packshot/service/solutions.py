@@ -56,10 +56,10 @@ from packshot.presets import (
     parse_preset_names,
     size_for_aspect,
 )
+from packshot.presets.colors import parse_color
 from packshot.service.fields import (
     parse_bool,
     parse_choice,
-    parse_color,
     parse_names,
     text_field,
 )
