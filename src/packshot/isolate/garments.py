@@ -55,6 +55,12 @@ class PersonParse:
         return result
 
 
+def _ellipse(radius: int) -> npt.NDArray[np.uint8]:
+    """A disc of ``radius`` for morphology."""
+    size = (2 * radius + 1, 2 * radius + 1)
+    return np.asarray(cv2.getStructuringElement(cv2.MORPH_ELLIPSE, size), dtype=np.uint8)
+
+
 def pad_box(box: Box, frac: float, hw: tuple[int, int], minimum: int = 8) -> Box:
     """``box`` grown by ``frac`` of its size on every side (at least ``minimum`` px), clipped."""
     dx = max(minimum, round(box.width * frac))
@@ -109,7 +115,7 @@ def parse_person(rgb: ImageArray, person: Box) -> PersonParse:
     # DeepLab's 257 px boundary is coarse; a small dilation keeps garment edges, which the
     # clothes map then draws precisely.
     radius = max(2, round(0.005 * max(mask.shape)))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    kernel = _ellipse(radius)
     person_mask = cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
     box = Box(person.x0 - crop.x0, person.y0 - crop.y0, person.x1 - crop.x0, person.y1 - crop.y0)
     own = _own_parts(person_mask, box)
@@ -211,7 +217,7 @@ def _main_parts(
     bridge joins them.
     """
     radius = max(1, round(0.01 * max(mask.shape)))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    kernel = _ellipse(radius)
     opened = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, kernel)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
     if count <= 1:
@@ -243,13 +249,6 @@ def _main_parts(
     attached[0] = False
     result: BoolArray = attached[pieces]
     return result
-
-
-def _ellipse(radius: int) -> npt.NDArray[np.uint8]:
-    kernel: npt.NDArray[np.uint8] = cv2.getStructuringElement(
-        cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)
-    )
-    return kernel
 
 
 def _colours(lab: FloatArray, where: BoolArray, k: int) -> FloatArray | None:
@@ -328,7 +327,7 @@ def garment_probability(rgb: ImageArray, parse: PersonParse, garment: Garment) -
     # Hair strands over a top and the skin line at a neckline are fuzzy in a 512 px map: a
     # small margin around the body keeps them out of the garment.
     margin = max(1, round(0.004 * max(body.shape)))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    kernel = _ellipse(margin)
     body = np.asarray(cv2.dilate(body, kernel), dtype=np.float32)
     prob = parse.parts.clothes * parse.person * (1.0 - body)
     clothes = prob > 0.5
@@ -374,5 +373,6 @@ def garment_probability(rgb: ImageArray, parse: PersonParse, garment: Garment) -
         region = np.zeros_like(region)
         region[box] = snapped
     # A soft edge of a pixel or two; refine_alpha moves it onto the photo's edge.
-    result: FloatArray = cv2.GaussianBlur(region.astype(np.float32), (0, 0), 1.0)
+    soft = cv2.GaussianBlur(region.astype(np.float32), (0, 0), 1.0)
+    result: FloatArray = np.asarray(soft, dtype=np.float32)
     return result
