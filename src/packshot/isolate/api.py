@@ -24,7 +24,7 @@ from packshot.isolate.garments import pad_box
 from packshot.isolate.prompt import PointPrompt, TextPrompt, parse_box, parse_point, parse_text
 from packshot.isolate.scoring import MIN_COLOR_SHARE, Ranked, rank
 from packshot.isolate.vocabulary import Vocabulary, default_vocabulary
-from packshot.models.detect import detector
+from packshot.models.detect import detector, localizer
 from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.ops.geometry import Box
 
@@ -190,8 +190,13 @@ def _draw(scene: Scene, c: Candidate, parsed: TextPrompt, model: str) -> FloatAr
     hw = (rgb.shape[0], rgb.shape[1])
     if c.prob is not None:
         return c.prob
-    crop, prob = segment.salient_in_box(rgb, c.box, model)
-    prob = prob * segment.box_prior(crop, c.box)
+    if c.source == localizer().spec.name:
+        # The localizer's boxes may stop short of a handle or a strap.
+        crop, prob = segment.salient_in_box(rgb, c.box, model, segment.REACH_PAD)
+        prob = prob * segment.attached_prior(prob, crop, c.box)
+    else:
+        crop, prob = segment.salient_in_box(rgb, c.box, model)
+        prob = prob * segment.box_prior(crop, c.box)
     prob = segment.keep_parts_in_box(prob, crop, c.box)
     category = parsed.category
     if category is not None and category.voc:
