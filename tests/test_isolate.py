@@ -422,6 +422,7 @@ def test_the_handbag_sample_is_a_localized_box_with_an_honest_confidence(models:
     assert 40 <= xs.min() <= 110 and 970 <= xs.max() <= 1040
     assert ys.max() <= 1170 and 150 <= ys.min() <= 200
     assert mask[180:260, 350:750].sum() > 2000  # the top of the handle's arc
+    assert result.box.y0 < 200  # the box reported is what was cut out
     # A baby's head (the localizer boxes it) is no handbag.
     baby = load_image(sample_path("baby")).pixels
     with pytest.raises(NoMatchError, match="no 'handbag' found"):

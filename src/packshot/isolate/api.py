@@ -27,6 +27,7 @@ from packshot.isolate.vocabulary import Vocabulary, default_vocabulary
 from packshot.models.detect import detector, localizer
 from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.ops.geometry import Box
+from packshot.ops.matte import bounding_box
 
 ImageArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
@@ -140,7 +141,7 @@ def _isolate_text(
         rgba=rgba,
         matched=_what(best),
         confidence=best.confidence,
-        box=best.candidate.box,
+        box=_extent(alpha),
         prompt=text,
         source=best.candidate.source,
         seen=scene.seen(),
@@ -239,8 +240,6 @@ def _isolate_region(rgb: ImageArray, box: Box | None, points: PointPrompt, model
             f"nothing stands out from the background in the {what} given; "
             "try a larger box or more points"
         )
-    ys, xs = np.nonzero(alpha > 0.5)
-    found = Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
     prompt = _box_text(box) if box is not None else ""
     if points.positive or points.negative:
         pts = " ".join(
@@ -251,12 +250,19 @@ def _isolate_region(rgb: ImageArray, box: Box | None, points: PointPrompt, model
         rgba=rgba,
         matched=what,
         confidence=1.0,
-        box=found,
+        box=_extent(alpha),
         prompt=prompt,
         source=model,
         seen="",
         timings={"segment_s": t1 - t0, "refine_s": t2 - t1},
     )
+
+
+def _extent(alpha: FloatArray) -> Box:
+    """The box of what was cut out (a localized bag's handle may reach past its box)."""
+    found = bounding_box(alpha > 0.5, 0)
+    assert found is not None  # callers raise NoMatchError on an empty alpha first
+    return Box.from_slices(found)
 
 
 def _region_for_points(rgb: ImageArray, points: PointPrompt) -> Box:
