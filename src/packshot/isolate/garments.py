@@ -61,6 +61,21 @@ def _ellipse(radius: int) -> npt.NDArray[np.uint8]:
     return np.asarray(cv2.getStructuringElement(cv2.MORPH_ELLIPSE, size), dtype=np.uint8)
 
 
+def _grow(mask: BoolArray, radius: float) -> BoolArray:
+    """``mask`` dilated by a disc of ``radius``. A distance transform costs the same at
+    any radius; a 40 px kernel on a 2K photo costs a tenth of a second per call."""
+    dist = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
+    result: BoolArray = dist <= radius
+    return result
+
+
+def _shrink(mask: BoolArray, radius: float) -> BoolArray:
+    """``mask`` eroded by a disc of ``radius``."""
+    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
+    result: BoolArray = dist > radius
+    return result
+
+
 def pad_box(box: Box, frac: float, hw: tuple[int, int], minimum: int = 8) -> Box:
     """``box`` grown by ``frac`` of its size on every side (at least ``minimum`` px), clipped."""
     dx = max(minimum, round(box.width * frac))
@@ -115,8 +130,7 @@ def parse_person(rgb: ImageArray, person: Box) -> PersonParse:
     # DeepLab's 257 px boundary is coarse; a small dilation keeps garment edges, which the
     # clothes map then draws precisely.
     radius = max(2, round(0.005 * max(mask.shape)))
-    kernel = _ellipse(radius)
-    person_mask = cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+    person_mask = _grow(mask, radius)
     box = Box(person.x0 - crop.x0, person.y0 - crop.y0, person.x1 - crop.x0, person.y1 - crop.y0)
     own = _own_parts(person_mask, box)
     inside = np.zeros(own.shape, dtype=bool)
@@ -217,8 +231,7 @@ def _main_parts(
     bridge joins them.
     """
     radius = max(1, round(0.01 * max(mask.shape)))
-    kernel = _ellipse(radius)
-    opened = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, kernel)
+    opened = _grow(_shrink(mask, radius), radius).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
     if count <= 1:
         return mask
@@ -240,9 +253,9 @@ def _main_parts(
         keep[np.unique(labels[joined == group])] = True
     keep[main] = True
     keep[0] = False
-    dropped = ((labels > 0) & ~keep[labels]).astype(np.uint8)
+    dropped = (labels > 0) & ~keep[labels]
     # The opening strips a rim off every piece: a dropped piece's rim goes with it.
-    rest = mask & ~cv2.dilate(dropped, kernel, iterations=2).astype(bool)
+    rest = mask & ~_grow(dropped, 2 * radius)
     count, pieces = cv2.connectedComponents(rest.astype(np.uint8), connectivity=8)
     attached = np.zeros(count, dtype=bool)
     attached[pieces[keep[labels] & rest]] = True
@@ -287,18 +300,16 @@ def _snap_edge(
     ``away``: the other garment and the background, which it never enters), so the strap's
     edges come back and skin stays out. Each pass reaches ``radius`` further.
     """
-    kernel = _ellipse(radius)
-    grown = cv2.dilate(region.astype(np.uint8), kernel).astype(bool)
+    grown = _grow(region, radius)
     # Colours are sampled clear of the band, where the parser is sure.
-    around = cv2.dilate(grown.astype(np.uint8), kernel, iterations=2).astype(bool) & ~grown
-    own = _colours(lab, cv2.erode(region.astype(np.uint8), kernel).astype(bool), 6)
+    around = _grow(grown, 2 * radius) & ~grown
+    own = _colours(lab, _shrink(region, radius), 6)
     others = _colours(lab, around & (body | away), 4)
     if own is None or others is None:
         return region
     snapped = region
     for _ in range(_SNAP_STEPS):
-        band = cv2.dilate(snapped.astype(np.uint8), kernel).astype(bool) & ~away
-        band &= ~cv2.erode(snapped.astype(np.uint8), kernel).astype(bool)
+        band = _grow(snapped, radius) & ~away & ~_shrink(snapped, radius)
         ys, xs = np.nonzero(band)
         pixels = lab[ys, xs]
         snapped = snapped & ~band
