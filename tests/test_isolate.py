@@ -383,6 +383,8 @@ def test_jeans_on_a_seated_model_take_both_legs(models: Path) -> None:
     assert left > 0.4 * right, f"left leg {left} px vs right leg {right} px"
     xs = np.nonzero(jeans.any(axis=0))[0]
     assert xs.min() < 60 and xs.max() > 1050
+    # The lap between her forearms: shadowed denim, a small piece of the same hue.
+    assert jeans[1200:1260, 510:550].mean() > 0.8
     assert (jeans & _body(people)).sum() < 0.05 * jeans.sum()
 
 

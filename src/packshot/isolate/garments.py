@@ -31,6 +31,10 @@ _LIGHTNESS_WEIGHT = 0.35
 # Rows either side of the waist (share of the clothes' height) where colour, not the row,
 # says which garment a pixel is.
 _WAIST_BAND = 0.2
+# A piece of a lower garment down to this share of the main one is kept when its hue
+# (Lab a, b) is this close to the main piece's (a grey cushion is 15-20 from denim).
+_SMALL_PIECE = 0.05
+_PIECE_HUE_DISTANCE = 10.0
 # A person crop this share of the photo reuses the whole photo's VOC person mask.
 _REUSE_SHARE = 0.5
 # Lightness weight when telling a garment's edge from the skin and hair beside it.
@@ -220,12 +224,17 @@ def _upper_side(lab: FloatArray, solid: BoolArray, clothes: BoolArray) -> BoolAr
 
 
 def _main_parts(
-    mask: BoolArray, column: int | None, links: BoolArray | None, min_frac: float = 0.25
+    mask: BoolArray,
+    column: int | None,
+    links: BoolArray | None,
+    lab: FloatArray | None = None,
+    min_frac: float = 0.25,
 ) -> BoolArray:
     """The garment's pieces: the main one (the largest, preferring one under the face at
     ``column``), other pieces joined to it through ``links`` (hair lying over a top) or,
-    without links, at least ``min_frac`` of its size (the other leg, an arm's width away),
-    and thin parts hanging on any of them (a strap, a hem).
+    without links, at least ``min_frac`` of its size (the other leg, an arm's width away)
+    or, given the crop's ``lab``, smaller ones of the main piece's hue (the lap between the
+    forearms, in shadow), and thin parts hanging on any of them (a strap, a hem).
 
     Other pieces (a cushion the clothes map took for fabric) are dropped, also when a thin
     bridge joins them.
@@ -246,6 +255,12 @@ def _main_parts(
     main = int(np.argmax(candidates))
     if links is None:
         keep = areas >= min_frac * areas[main]
+        if lab is not None:
+            # Shade changes a piece's lightness (a lit and a shadowed leg), not its hue.
+            hue = np.median(lab[labels == main][:, 1:], axis=0)
+            for k in np.flatnonzero(~keep & (areas >= _SMALL_PIECE * areas[main])):
+                piece = np.median(lab[labels == k][:, 1:], axis=0)
+                keep[k] = float(np.linalg.norm(piece - hue)) < _PIECE_HUE_DISTANCE
     else:
         _n, joined = cv2.connectedComponents((opened.astype(bool) | links).astype(np.uint8))
         group = joined[labels == main][0]
@@ -365,7 +380,7 @@ def garment_probability(rgb: ImageArray, parse: PersonParse, garment: Garment) -
     else:
         region, other = clothes & ~upper_side, solid & upper_side
     if garment == "lower":
-        region = _main_parts(region, None, None)
+        region = _main_parts(region, None, None, lab)
     else:
         # A top's pieces are one piece of cloth, or pieces parted by the hair over it; a
         # piece beyond an arm is the sofa.
