@@ -297,9 +297,10 @@ def _colours(lab: FloatArray, where: BoolArray, k: int) -> FloatArray | None:
 
 
 def _nearest(lab: FloatArray, centres: FloatArray) -> FloatArray:
-    """Distance of each pixel (``N x 3``) to the nearest centre."""
-    dist = ((lab[:, None, :] - centres[None]) ** 2).sum(axis=2)
-    result: FloatArray = np.sqrt(dist.min(axis=1)).astype(np.float32)
+    """Squared distance of each pixel (``N x 3``) to the nearest centre, less the pixel's
+    own squared norm (the same for any set of centres, so comparisons hold)."""
+    partial = (centres**2).sum(axis=1)[None] - 2.0 * (lab @ centres.T)
+    result: FloatArray = partial.min(axis=1).astype(np.float32)
     return result
 
 
