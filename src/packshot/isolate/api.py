@@ -24,9 +24,10 @@ from packshot.isolate.garments import pad_box
 from packshot.isolate.prompt import PointPrompt, TextPrompt, parse_box, parse_point, parse_text
 from packshot.isolate.scoring import MIN_COLOR_SHARE, Ranked, rank
 from packshot.isolate.vocabulary import Vocabulary, default_vocabulary
-from packshot.models.detect import detector
+from packshot.models.detect import detector, localizer
 from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.ops.geometry import Box
+from packshot.ops.matte import bounding_box
 
 ImageArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
@@ -140,7 +141,7 @@ def _isolate_text(
         rgba=rgba,
         matched=_what(best),
         confidence=best.confidence,
-        box=best.candidate.box,
+        box=_extent(alpha),
         prompt=text,
         source=best.candidate.source,
         seen=scene.seen(),
@@ -190,8 +191,13 @@ def _draw(scene: Scene, c: Candidate, parsed: TextPrompt, model: str) -> FloatAr
     hw = (rgb.shape[0], rgb.shape[1])
     if c.prob is not None:
         return c.prob
-    crop, prob = segment.salient_in_box(rgb, c.box, model)
-    prob = prob * segment.box_prior(crop, c.box)
+    if c.source == localizer().spec.name:
+        # The localizer's boxes may stop short of a handle or a strap.
+        crop, prob = segment.salient_in_box(rgb, c.box, model, segment.REACH_PAD)
+        prob = prob * segment.attached_prior(prob, crop, c.box)
+    else:
+        crop, prob = segment.salient_in_box(rgb, c.box, model)
+        prob = prob * segment.box_prior(crop, c.box)
     prob = segment.keep_parts_in_box(prob, crop, c.box)
     category = parsed.category
     if category is not None and category.voc:
@@ -234,8 +240,6 @@ def _isolate_region(rgb: ImageArray, box: Box | None, points: PointPrompt, model
             f"nothing stands out from the background in the {what} given; "
             "try a larger box or more points"
         )
-    ys, xs = np.nonzero(alpha > 0.5)
-    found = Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
     prompt = _box_text(box) if box is not None else ""
     if points.positive or points.negative:
         pts = " ".join(
@@ -246,12 +250,19 @@ def _isolate_region(rgb: ImageArray, box: Box | None, points: PointPrompt, model
         rgba=rgba,
         matched=what,
         confidence=1.0,
-        box=found,
+        box=_extent(alpha),
         prompt=prompt,
         source=model,
         seen="",
         timings={"segment_s": t1 - t0, "refine_s": t2 - t1},
     )
+
+
+def _extent(alpha: FloatArray) -> Box:
+    """The box of what was cut out (a localized bag's handle may reach past its box)."""
+    found = bounding_box(alpha > 0.5, 0)
+    assert found is not None  # callers raise NoMatchError on an empty alpha first
+    return Box.from_slices(found)
 
 
 def _region_for_points(rgb: ImageArray, points: PointPrompt) -> Box:

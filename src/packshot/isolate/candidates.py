@@ -32,6 +32,8 @@ LOCALIZER_WEIGHT = 0.6
 CONFIDENT_OTHER = 0.5
 # Boxes of one object from two models overlap at least this much.
 SAME_OBJECT_IOU = 0.6
+# A localizer box this many times its share of skin and hair loses that much confidence.
+BODY_PENALTY = 2.0
 
 
 @dataclass
@@ -192,11 +194,38 @@ def gather(scene: Scene, prompt: TextPrompt) -> list[Candidate]:
                 continue
             if not generic and _named_otherwise(obj.box, category, scene.detections):
                 continue
-            score = LOCALIZER_WEIGHT * obj.score
+            score = LOCALIZER_WEIGHT * obj.score * _not_body(scene, obj.box)
             if category.feet:
                 score *= _feet_factor(obj.box, scene.people)
             found.append(Candidate(obj.box, prompt.noun, min(score, 1.0), obj.model))
     return found
+
+
+def _not_body(scene: Scene, box: Box) -> float:
+    """1 for a box clear of people's bodies, falling to 0 for one half skin and hair: the
+    localizer boxes heads and arms too, and a baby's head is no handbag."""
+    share = 0.0
+    for person in scene.people:
+        if covered(box, person.box) <= 0.5:
+            continue
+        parse = scene.parse(person.box)
+        inter = Box(
+            max(box.x0, parse.crop.x0),
+            max(box.y0, parse.crop.y0),
+            min(box.x1, parse.crop.x1),
+            min(box.y1, parse.crop.y1),
+        )
+        if inter.width <= 0 or inter.height <= 0:
+            continue
+        local = Box(
+            inter.x0 - parse.crop.x0,
+            inter.y0 - parse.crop.y0,
+            inter.x1 - parse.crop.x0,
+            inter.y1 - parse.crop.y0,
+        )
+        body = np.maximum(parse.body_part("skin"), parse.body_part("hair"))[local.slices] > 0.5
+        share = max(share, float(body.sum()) / max(1, box.width * box.height))
+    return max(0.0, 1.0 - BODY_PENALTY * share)
 
 
 def _named_otherwise(box: Box, category: Category, detections: list[Detection]) -> bool:

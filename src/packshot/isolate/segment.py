@@ -33,12 +33,19 @@ _FILL_DIFF = (28, 28, 28)
 WHOLE_IMAGE_SHARE = 0.6
 # How far beyond the box the object may reach (detector boxes are a little tight).
 BOX_MARGIN = 0.04
+# How far past a found box (share of its size) the object may continue (a bag's handle),
+# and the crop padding that lets the salient model see that far.
+REACH = 0.35
+REACH_PAD = 0.4
 
 
-def salient_in_box(rgb: ImageArray, box: Box, model: str) -> tuple[Box, FloatArray]:
-    """The salient model's probability on a padded crop around ``box`` (crop, map)."""
+def salient_in_box(
+    rgb: ImageArray, box: Box, model: str, pad: float = CROP_PAD
+) -> tuple[Box, FloatArray]:
+    """The salient model's probability on a crop around ``box`` padded by ``pad`` of its
+    size per side (crop, map)."""
     height, width = rgb.shape[:2]
-    crop = pad_box(box, CROP_PAD, (height, width), minimum=16)
+    crop = pad_box(box, pad, (height, width), minimum=16)
     if crop.width * crop.height >= WHOLE_IMAGE_SHARE * width * height:
         # A crop this large gains the model no resolution, only loses it context.
         crop = Box(0, 0, width, height)
@@ -54,6 +61,26 @@ def box_prior(crop: Box, box: Box) -> FloatArray:
     fade = max(3, round(BOX_MARGIN * max(box.width, box.height)))
     dist = cv2.distanceTransform((prior < 0.5).astype(np.uint8), cv2.DIST_L2, 3)
     result: FloatArray = np.clip(1.0 - dist / fade, 0.0, 1.0).astype(np.float32)
+    return result
+
+
+def attached_prior(prob: FloatArray, crop: Box, box: Box) -> FloatArray:
+    """:func:`box_prior`, plus what of the object continues past a box a model drew.
+
+    The localizer's box of a handbag may end at the handle's clasps: solid parts of
+    ``prob`` joined to the solid inside the box are kept up to ``REACH`` of the box's size
+    beyond it (a handle, a strap), other things past the box are not.
+    """
+    prior = box_prior(crop, box)
+    solid = prob >= 0.5
+    reach = pad_box(box, REACH, (crop.y1, crop.x1))
+    zone = np.zeros_like(solid)
+    zone[reach.y0 - crop.y0 : reach.y1 - crop.y0, reach.x0 - crop.x0 : reach.x1 - crop.x0] = True
+    count, parts = cv2.connectedComponents((solid & zone).astype(np.uint8), connectivity=8)
+    joined = np.zeros(count, dtype=bool)
+    joined[parts[solid & (prior >= 1.0)]] = True
+    joined[0] = False
+    result: FloatArray = np.maximum(prior, joined[parts].astype(np.float32))
     return result
 
 
