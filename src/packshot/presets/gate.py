@@ -5,7 +5,7 @@ A preset's ``[presets.NAME.gate]`` table::
 
     checks = ["background_purity", "frame_fill", ...]   # omit: derived from the preset
     max_fixes = 1         # automatic fixes tried before an output is held (0 = never fix)
-    candidates = 1        # renderings per output (different model ensembles), scored
+    candidates = 1        # renderings per output (matte refinement, framing, model), scored
     keep = 1              # best candidates kept (the first is delivered)
     [presets.NAME.gate.thresholds]
     background_purity = 0.998   # any check's threshold, in the unit its result states
