@@ -110,5 +110,5 @@ def test_a_candidate_repeating_another_is_dropped_unscored(
     best = best_output(pixels, cuts, preset, model=TEST_MODEL, ocr=False)
     assert len(best.ranking) == 2
     repeat = best.ranking[1]
-    assert repeat["kept"] is False
+    assert repeat["kept"] is False and repeat["rank"] is None
     assert repeat["why"] == "dropped: the same pixels as u2netp, fill 90.0%"

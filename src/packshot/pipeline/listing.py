@@ -290,8 +290,12 @@ def best_output(
         )
         if same is not None:
             repeats.append(
-                {
+                {  # the ranked entries' keys; not gated, so nothing measured
                     "label": variant.label,
+                    "rank": None,
+                    "verdict": None,
+                    "failed": [],
+                    "score": None,
                     "kept": False,
                     "why": f"dropped: the same pixels as {same}",
                 }
