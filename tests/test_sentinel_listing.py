@@ -66,7 +66,11 @@ def test_candidates_are_rendered_scored_and_ranked(
     records = run_listing([photo], [preset], tmp_path / "out", model="u2netp", workers=1)
     (rec,) = records
     ranking = rec.info["candidates"]
-    assert sorted(c["label"] for c in ranking) == ["u2net", "u2netp"]
+    # The batch's rendering, then the same model pass refined crisper.
+    assert sorted(c["label"] for c in ranking) == [
+        "u2netp, crisp matte, fill 90.0%",
+        "u2netp, fill 90.0%",
+    ]
     assert all(c["why"].startswith(("kept, rank", "dropped, rank")) for c in ranking)
     assert rec.state == "done" and Path(rec.output or "").is_file()
     alt = Path(rec.output or "").with_suffix(".alt2.jpg")

@@ -47,6 +47,9 @@ class Cutout:
     rgba: ImageArray
     model: str
     timings: dict[str, float] = field(default_factory=dict)
+    probability: FloatArray | None = field(default=None, compare=False, repr=False)
+    """The model's output at the source's size, kept so that other refinement settings can
+    be tried without running the model again (``cutout(..., probability=...)``)."""
 
     @property
     def alpha(self) -> ImageArray:
@@ -74,6 +77,8 @@ def cutout(
     model: str = DEFAULT_ENSEMBLE,
     refine: bool = True,
     params: RefineParams | None = None,
+    decontaminate: bool = True,
+    probability: FloatArray | None = None,
 ) -> Cutout:
     """Cut the most salient object out of ``image``.
 
@@ -86,6 +91,10 @@ def cutout(
         refine: refine the matte at full resolution and decontaminate edge colours; when
             False the upsampled model output is used as is (what rembg returns).
         params: refinement parameters (defaults measured on the dev set).
+        decontaminate: estimate the product's own colours in semi-transparent edge pixels
+            (the old background removed); when False the photo's colours are kept.
+        probability: the model's output for this image (a previous cutout's
+            ``probability``); given, the model is not run again.
     """
     arr = as_pixels(image, min_side=2, purpose="to cut out")
     existing = meaningful_alpha(arr)
@@ -95,20 +104,26 @@ def cutout(
     ensemble = resolve_ensemble(model)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    prob = predict_probability(rgb, ensemble)
+    if probability is not None and probability.shape != rgb.shape[:2]:
+        raise InputError(
+            f"probability map {probability.shape} does not match the image {rgb.shape[:2]}"
+        )
+    prob = predict_probability(rgb, ensemble) if probability is None else probability
     t1 = time.perf_counter()
     timings["model_s"] = t1 - t0
     if refine:
         p = params or RefineParams()
         alpha = refine_alpha(rgb, prob, p)
-        foreground = estimate_foreground(rgb, alpha)
+        foreground = estimate_foreground(rgb, alpha) if decontaminate else rgb
     else:
         alpha = prob
         foreground = rgb
     if existing is not None:
         alpha = np.minimum(alpha, existing.astype(np.float32) / 255.0)
     timings["refine_s"] = time.perf_counter() - t1
-    return Cutout(rgba=to_rgba(foreground, alpha), model=ensemble.name, timings=timings)
+    return Cutout(
+        rgba=to_rgba(foreground, alpha), model=ensemble.name, timings=timings, probability=prob
+    )
 
 
 @dataclass(frozen=True)

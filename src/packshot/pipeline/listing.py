@@ -42,6 +42,7 @@ from packshot.ops.framing import place_on_canvas
 from packshot.ops.resample import resize_method, resize_to
 from packshot.pipeline import storage
 from packshot.pipeline.backends import Backend, get_backend
+from packshot.pipeline.candidates import DEFAULT_REFINEMENT, Variant, candidate_plan
 from packshot.pipeline.cutout import Cutout, cutout, meaningful_alpha, prepare_models
 from packshot.pipeline.manifest import Manifest, TargetRecord
 from packshot.pipeline.sources import Source, load_source, read_sources
@@ -224,11 +225,6 @@ def gate_output(
     return data, quality, outcome.result, time.perf_counter() - t0
 
 
-CANDIDATE_ENSEMBLES = ("u2net", "u2net-best", "u2net-fast", "u2netp")
-"""Ensembles tried, in this order after the batch's own, when a preset asks for
-candidates (all Apache-2.0; the AGPL IS-Net stays opt-in)."""
-
-
 @dataclass(frozen=True)
 class BestOutput:
     """The delivered candidate (rendered, bytes, quality, gate, gate seconds), the bytes of
@@ -239,29 +235,85 @@ class BestOutput:
     ranking: list[dict[str, object]]
 
 
+def candidate_cutout(pixels: ImageArray, cuts: dict[str, Cutout], variant: Variant) -> Cutout:
+    """The cutout of ``variant``: its ensemble's model pass is run once and cached in
+    ``cuts`` (by ensemble); other refinements re-refine that pass's probability map."""
+    if variant.ensemble not in cuts:
+        cuts[variant.ensemble] = cutout(pixels, model=variant.ensemble)
+    base = cuts[variant.ensemble]
+    if variant.refinement == DEFAULT_REFINEMENT:
+        return base
+    key = f"{variant.ensemble}/{variant.refinement.name}"
+    if key not in cuts:
+        cuts[key] = cutout(
+            pixels,
+            model=variant.ensemble,
+            params=variant.refinement.params,
+            decontaminate=variant.refinement.decontaminate,
+            probability=base.probability,
+        )
+    return cuts[key]
+
+
 def best_output(
-    rgb: ImageArray, cuts: dict[str, Cutout], preset: Preset, *, model: str, ocr: bool = True
+    pixels: ImageArray, cuts: dict[str, Cutout], preset: Preset, *, model: str, ocr: bool = True
 ) -> BestOutput:
-    """Render ``preset.gate.candidates`` candidates (the batch's model, then other
-    ensembles; cutouts cached in ``cuts`` across targets), gate each, keep the best
-    ``keep``. With one candidate this is render + :func:`gate_output`."""
-    # A matte a recipe step made (isolation) is the one wanted: no other ensembles.
+    """Render ``preset.gate.candidates`` candidates (see
+    :func:`~packshot.pipeline.candidates.candidate_plan`; cutouts cached in ``cuts`` across
+    targets), gate each, keep the best ``keep``. A candidate whose pixels repeat an earlier
+    one's is not gated again but listed as dropped. With one candidate this is render +
+    :func:`gate_output`."""
+    rgb = pixels[..., :3]
+    # A matte a recipe step made (isolation) is the one wanted: no other candidates.
     stepped = cuts[model].model.startswith("step:")
     wanted = preset.gate.candidates if preset.background == "white" and not stepped else 1
-    models = [model] + [e for e in CANDIDATE_ENSEMBLES if e != model]
+    if wanted == 1:
+        rendered = render_target(rgb, cuts[model], preset)
+        return BestOutput(
+            (rendered, *gate_output(rendered, preset, cuts[model], rgb, model=model, ocr=ocr)),
+            [],
+            [],
+        )
     tried: list[tuple[Rendered, bytes, int, GateResult, float]] = []
     ranked: list[Candidate] = []
-    for name in models[:wanted]:
-        if name not in cuts:
-            cuts[name] = cutout(rgb, model=name)
-        rendered = render_target(rgb, cuts[name], preset)
-        data, quality, gate, seconds = gate_output(
-            rendered, preset, cuts[name], rgb, model=name, ocr=ocr
+    repeats: list[dict[str, object]] = []
+    for variant in candidate_plan(preset, model, wanted):
+        cut = candidate_cutout(pixels, cuts, variant)
+        rendered = render_target(rgb, cut, variant.framed(preset))
+        same = next(
+            (
+                c.label
+                for c, t in zip(ranked, tried, strict=True)
+                if np.array_equal(t[0].pixels, rendered.pixels)
+            ),
+            None,
         )
-        tried.append((rendered, data, quality, gate, seconds))
-        ranked.append(Candidate(name, gate))
-    if len(tried) == 1:
-        return BestOutput(tried[0], [], [])
+        if same is not None:
+            repeats.append(
+                {  # the ranked entries' keys; not gated, so nothing measured
+                    "label": variant.label,
+                    "rank": None,
+                    "verdict": None,
+                    "failed": [],
+                    "score": None,
+                    "kept": False,
+                    "why": f"dropped: the same pixels as {same}",
+                }
+            )
+            continue
+        data, quality, gate, seconds = gate_output(
+            rendered, preset, cut, rgb, model=variant.ensemble, ocr=ocr
+        )
+        tried.append(
+            (
+                dataclasses.replace(rendered, info={**rendered.info, "candidate": variant.label}),
+                data,
+                quality,
+                gate,
+                seconds,
+            )
+        )
+        ranked.append(Candidate(variant.label, gate))
     order = rank_candidates(ranked, preset.gate.keep)
     index = {id(c): i for i, c in enumerate(ranked)}
     first = tried[index[id(order[0].candidate)]]
@@ -270,7 +322,7 @@ def best_output(
         for r in order[1:]
         if r.kept and r.candidate.result.delivered
     ]
-    return BestOutput(first, extras, [r.as_dict() for r in order])
+    return BestOutput(first, extras, [r.as_dict() for r in order] + repeats)
 
 
 def process_source(
@@ -290,7 +342,6 @@ def process_source(
     try:
         loaded = load_source(source)
         pixels, step_infos = apply_steps(loaded.pixels, steps)
-        rgb = pixels[..., :3]
         if steps and meaningful_alpha(pixels) is not None:
             # A step (isolation, a new scene) made the matte: the targets use it as is.
             cut = Cutout(rgba=pixels, model=f"step:{steps[-1].name}", timings={})
@@ -309,7 +360,7 @@ def process_source(
     for preset in presets:
         t1 = time.perf_counter()
         try:
-            best = best_output(rgb, cuts, preset, model=model, ocr=ocr)
+            best = best_output(pixels, cuts, preset, model=model, ocr=ocr)
             rendered, data, quality, gate, gate_s = best.main
             target = output_path(out_dir, source.sku, preset, held=not gate.delivered)
             write_bytes(target, data)

@@ -5,15 +5,15 @@ A preset's ``[presets.NAME.gate]`` table::
 
     checks = ["background_purity", "frame_fill", ...]   # omit: derived from the preset
     max_fixes = 1         # automatic fixes tried before an output is held (0 = never fix)
-    candidates = 1        # renderings per output (different model ensembles), scored
+    candidates = 1        # renderings per output (matte refinement, framing, model), scored
     keep = 1              # best candidates kept (the first is delivered)
     [presets.NAME.gate.thresholds]
     background_purity = 0.998   # any check's threshold, in the unit its result states
 
 Without a table the checks follow from the preset: background checks for white presets,
 frame fill when ``min_fill`` is set, cut-off for white presets (else the ``product-uncut``
-rule), text for ``no-text``/``no-watermark`` rules, objects for
-``single-product``/``no-props``, seams for presets that extend the photo.
+rule), text for ``no-text``/``no-watermark`` rules, watermark for ``no-watermark``,
+objects for ``single-product``/``no-props``, seams for presets that extend the photo.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ CHECKS: Mapping[str, str] = MappingProxyType(
         "file_format": "the encoded format is accepted",
         "file_size": "encoded bytes (max; the preset's max_bytes)",
         "text": "text lines outside the product (max)",
+        "watermark": "text lines running across the product onto the background (max)",
         "multiple_objects": "separate objects (max)",
         "mask_confidence": "uncertain share of the product's matte (max)",
         "colour_fidelity": "mean CIEDE2000 output vs source (max)",
@@ -149,6 +150,8 @@ def derived_checks(
         names.append("frame_fill")
     if {"no-text", "no-watermark"} & set(rules):
         names.append("text")
+    if "no-watermark" in rules:
+        names.append("watermark")
     if {"single-product", "no-props"} & set(rules):
         names.append("multiple_objects")
     names += ["colour_fidelity", "sharpness"]

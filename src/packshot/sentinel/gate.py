@@ -21,7 +21,7 @@ from packshot.sentinel import file_checks as fc
 from packshot.sentinel.fixes import BUILTIN_FIXES, FIX_FOR_CHECK, Fix, Repair
 from packshot.sentinel.result import CheckResult, GateResult, Verdict
 from packshot.sentinel.subject import Color, ImageArray, Subject
-from packshot.sentinel.text_check import added_text
+from packshot.sentinel.text_check import BoolArray, added_text, main_object, watermark
 
 TextDetector = Callable[[ImageArray], Sequence[TextBox]]
 Remake = Callable[[Subject, Repair], Subject]
@@ -43,6 +43,7 @@ def evaluate(
     color = preset.background_color
     names = list(only if only is not None else preset.gate_checks)
     results: list[CheckResult] = []
+    lines: tuple[Sequence[TextBox], BoolArray] | None = None
     for name in names:
         t = gate.threshold(name)
         if name == "background_purity":
@@ -76,13 +77,16 @@ def evaluate(
             results.append(fc.file_format(subject, preset))
         elif name == "file_size":
             results.append(fc.file_size(subject, preset))
-        elif name == "text":
+        elif name in ("text", "watermark"):
             if detect is None:
                 results.append(
-                    CheckResult("text", None, 0.0, True, False, "not measured: OCR turned off")
+                    CheckResult(name, None, 0.0, True, False, "not measured: OCR turned off")
                 )
-            else:
-                results.append(added_text(subject, detect(subject.rgb)))
+                continue
+            if lines is None:  # one OCR pass and one main object for both checks
+                lines = (detect(subject.rgb), main_object(subject))
+            check = added_text if name == "text" else watermark
+            results.append(check(subject, lines[0], lines[1]))
     if swatch is not None:
         results.append(px.swatch_match(subject, swatch, max_delta_e=5.0))
     return tuple(results)

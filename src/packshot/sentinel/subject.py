@@ -10,13 +10,15 @@ the salient-object model instead. ``Subject.mask_origin`` says which was used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from packshot.ops.geometry import Box
+from packshot.ops.matte import bounding_box
 
 ImageArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
@@ -26,6 +28,9 @@ Color = tuple[int, int, int]
 NEAR_TARGET = 16
 """Largest channel difference (levels) at which a pixel counts as background of the target
 colour when deriving the product mask (an off-white 250 background still counts)."""
+
+PRODUCT_ALPHA = 0.5
+"""Alpha above which a pixel is product for counting objects, edges and cut-offs."""
 
 MIN_FRAME_SHARE = 0.5
 """Share of the image's frame (inside any border) that must be near the target colour for
@@ -67,6 +72,46 @@ class Subject:
     source_rgb: ImageArray | None = None
     source_alpha: FloatArray | None = None
     synthesized: BoolArray | None = None
+    _deviations: dict[Color, ImageArray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    # The measures below are shared by several checks: each is computed once per subject
+    # (the pixels never change; a fix makes a new Subject), which keeps the gate's cost a
+    # small share of the pipeline's.
+
+    @cached_property
+    def product(self) -> BoolArray:
+        """Pixels that are product (alpha above :data:`PRODUCT_ALPHA`), HxW."""
+        mask: BoolArray = self.alpha > PRODUCT_ALPHA
+        return mask
+
+    @cached_property
+    def product_box(self) -> Box | None:
+        """The bounding box of :attr:`product`, None without one."""
+        slices = bounding_box(self.product, 0)
+        return None if slices is None else Box.from_slices(slices)
+
+    @cached_property
+    def covered_box(self) -> Box | None:
+        """The bounding box of every pixel the product covers at all (alpha above 0)."""
+        slices = bounding_box(self.alpha > 0, 0)
+        return None if slices is None else Box.from_slices(slices)
+
+    def deviation(self, color: Color) -> ImageArray:
+        """:func:`color_deviation` of the whole canvas from ``color`` (computed once)."""
+        if color not in self._deviations:
+            self._deviations[color] = color_deviation(self.rgb, color)
+        return self._deviations[color]
+
+    def padded(self, box: Box, pad: int) -> Box:
+        """``box`` grown by ``pad`` on every side, clipped to the canvas."""
+        return Box(
+            max(0, box.x0 - pad),
+            max(0, box.y0 - pad),
+            min(self.width, box.x1 + pad),
+            min(self.height, box.y1 + pad),
+        )
 
     @property
     def width(self) -> int:
@@ -85,9 +130,10 @@ class Subject:
 
 def color_deviation(rgb: ImageArray, color: Color) -> ImageArray:
     """Per pixel, the largest channel difference from ``color`` in levels (HxW uint8)."""
-    flat = np.empty_like(rgb)
-    flat[:] = np.asarray(color, dtype=np.uint8)
-    r, g, b = cv2.split(cv2.absdiff(rgb, flat))
+    # A scalar operand: OpenCV subtracts it per channel without a full-size colour image
+    # (filling one costs ten times the difference itself at 2000 px).
+    scalar = np.array([color[0], color[1], color[2], 0], dtype=np.float64)
+    r, g, b = cv2.split(cv2.absdiff(np.ascontiguousarray(rgb), scalar))
     return np.asarray(cv2.max(cv2.max(r, g), b), dtype=np.uint8)
 
 
