@@ -149,3 +149,23 @@ def test_a_failing_step_fails_that_source_alone(
     )
     assert not rec.ok
     assert rec.error is not None and "step 'mirror': axis: 'diagonal'" in rec.error
+
+
+@pytest.mark.usefixtures("real_models")
+def test_a_step_registered_at_run_time_reaches_spawned_workers(
+    tmp_path: Path, product_photo: ProductPhoto
+) -> None:
+    # "mirror" exists only in this (driver) process's table; the recipe fixes its
+    # module:function, which the two spawned workers import.
+    sources = [product_photo.save_jpeg(tmp_path / f"bottle{i}.jpg") for i in range(2)]
+    recipe = parse_recipe({"version": 1, "steps": ["mirror"], "targets": ["shopify"]})
+    records = run_listing(
+        sources,
+        parse_preset_names("shopify"),
+        tmp_path / "out",
+        model=TEST_MODEL,
+        workers=2,
+        steps=recipe.steps,
+    )
+    assert [r.error for r in records] == [None, None]
+    assert [r.info["steps"] for r in records] == [[{"step": "mirror", "axis": "x"}]] * 2

@@ -48,7 +48,7 @@ from packshot.pipeline.backends import Backend
 from packshot.pipeline.listing import run_listing
 from packshot.pipeline.manifest import TargetRecord
 from packshot.pipeline.sources import Source
-from packshot.pipeline.steps import StepCall, check_step_name
+from packshot.pipeline.steps import StepCall
 
 # derive_preset is the presets package's own merge and builder: a recipe target is built
 # exactly like an entry of a user presets file, so no value is parsed or validated twice.
@@ -223,10 +223,9 @@ def _steps(raw: Any, origin: str) -> tuple[StepCall, ...]:
         else:
             raise RecipeError(origin, where, "must be a step name or {name: {parameters}}")
         try:
-            check_step_name(str(name))
+            calls.append(StepCall.resolved(str(name), dict(params)))
         except InputError as exc:
             raise RecipeError(origin, where, str(exc)) from exc
-        calls.append(StepCall(str(name), dict(params)))
     return tuple(calls)
 
 

@@ -53,6 +53,16 @@ class StepCall:
 
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    # The step's "module:function", fixed where the recipe is read: a step registered at
+    # run time in the driver is unknown to worker processes (spawned, or Ray actors on
+    # other machines), which import it by this path instead of looking the name up.
+    target: str = field(default="", compare=False, repr=False)
+
+    @classmethod
+    def resolved(cls, name: str, params: Mapping[str, Any]) -> StepCall:
+        """A call whose target is looked up now (raises for an unknown name)."""
+        check_step_name(name)
+        return cls(name, params, _TABLE[name])
 
     def as_dict(self) -> dict[str, Any]:
         return {self.name: dict(self.params)}
@@ -85,10 +95,17 @@ def check_step_name(name: str) -> None:
     raise InputError(f"unknown step {name!r}.{hint} Known steps: {known}.")
 
 
-def step_function(name: str) -> StepFn:
-    check_step_name(name)
-    module, _, attr = _TABLE[name].partition(":")
-    return cast(StepFn, getattr(importlib.import_module(module), attr))
+def step_function(call: StepCall) -> StepFn:
+    if call.target:
+        target = call.target
+    else:
+        check_step_name(call.name)
+        target = _TABLE[call.name]
+    module, _, attr = target.partition(":")
+    try:
+        return cast(StepFn, getattr(importlib.import_module(module), attr))
+    except (ImportError, AttributeError) as exc:
+        raise StepError(f"step {call.name!r}: cannot load {target} ({exc})") from exc
 
 
 def apply_steps(
@@ -101,7 +118,7 @@ def apply_steps(
     """
     infos: list[dict[str, Any]] = []
     for call in steps:
-        run = step_function(call.name)
+        run = step_function(call)
         try:
             result = run(pixels, call.params)
         except PackshotError as exc:
