@@ -104,7 +104,7 @@ def bench_stickers(photos: dict[str, np.ndarray], repeat: int, views: Path | Non
         left = [
             t.box
             for t in detect_text(result.rgb)
-            if t.box.x0 < x1 and x0 < t.box.x1 and t.box.y0 < y1 and y0 < t.box.y1
+            if t.box[0] < x1 and x0 < t.box[2] and t.box[1] < y1 and y0 < t.box[3]
         ]
         q = result.quality
         print(

@@ -24,12 +24,12 @@ from packshot.cli import app
 from packshot.errors import InputError, NoMatchError
 from packshot.imageio import load_image, save_image
 from packshot.isolate import isolate
-from packshot.isolate.candidates import Scene, gather
+from packshot.isolate.candidates import Detection, Scene, gather
 from packshot.isolate.prompt import parse_box, parse_point, parse_text
 from packshot.isolate.step import run as isolate_step
 from packshot.isolate.vocabulary import default_vocabulary, to_lab
 from packshot.models import registry
-from packshot.models.detect import Detection, detector
+from packshot.models.detect import detector
 from packshot.models.parsing import human_parser
 from packshot.ops.geometry import Box
 from packshot.pipeline.cutout import cutout

@@ -126,7 +126,9 @@ def test_text_removal_takes_the_sticker_and_nothing_else(
     h, w = rgb.shape[:2]
     size = max(24, round(0.045 * max(h, w)))
     tagged, patch = add_sticker(rgb, round(fx * w), round(fy * h), size=size, margin=margin)
-    assert any(overlaps(t.box, patch) for t in detect_text(tagged)), "the test sticker is text"
+    assert any(overlaps(Box(*t.box), patch) for t in detect_text(tagged)), (
+        "the test sticker is text"
+    )
 
     result = remove(tagged, text=True)
 
@@ -139,7 +141,7 @@ def test_text_removal_takes_the_sticker_and_nothing_else(
     # Not one pixel outside the mask changed.
     assert np.array_equal(result.rgb[~result.mask], tagged[~result.mask])
     # OCR finds no text where the sticker was.
-    left = [t.box for t in detect_text(result.rgb) if overlaps(t.box, patch)]
+    left = [Box(*t.box) for t in detect_text(result.rgb) if overlaps(Box(*t.box), patch)]
     assert left == []
     # The fill is no brighter red than the photo was there, and shows no seam.
     assert result.quality.seam < SEAM_LIMIT, result.quality
@@ -163,7 +165,7 @@ def test_text_removal_on_dev_photos(image_id: str, fx: float, fy: float) -> None
     # such boxes are not removed, so the mask stays about the sticker's size.
     assert result.mask.sum() < 3 * patch.width * patch.height
     assert np.array_equal(result.rgb[~result.mask], tagged[~result.mask])
-    assert not any(overlaps(t.box, patch) for t in detect_text(result.rgb))
+    assert not any(overlaps(Box(*t.box), patch) for t in detect_text(result.rgb))
     assert result.quality.ok, result.quality
     save_image(contrast4(result.rgb, patch), OUT / f"sticker-dev{image_id}-x4.png")
 
@@ -171,7 +173,7 @@ def test_text_removal_on_dev_photos(image_id: str, fx: float, fy: float) -> None
 def test_sticker_mask_grows_to_the_patch_the_text_is_on() -> None:
     rgb = photo("coffee")
     tagged, patch = add_sticker(rgb, 60, 250, "$9.99", size=26, colour=(250, 210, 40), margin=1.2)
-    text_boxes = [t.box for t in detect_text(tagged) if overlaps(t.box, patch)]
+    text_boxes = [Box(*t.box) for t in detect_text(tagged) if overlaps(Box(*t.box), patch)]
     assert text_boxes and all(b.width < patch.width - 20 for b in text_boxes)
     mask = sticker_mask(tagged, text_boxes)
     assert mask[sticker_pixels(rgb, tagged)].all()  # the patch's margin is in the mask too
@@ -484,7 +486,7 @@ def test_cli_commands(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     info = json.loads(res.stdout)
     assert info["text_boxes"] and Path(info["output"]) == out
-    assert not any(overlaps(t.box, patch) for t in detect_text(load_image(out).pixels))
+    assert not any(overlaps(Box(*t.box), patch) for t in detect_text(load_image(out).pixels))
 
     # reference inpaint from a file: a cut-out region and a rotated copy of it
     hole = np.zeros(original.shape[:2], np.uint8)

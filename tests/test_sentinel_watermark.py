@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from packshot.imageio import encode_image, load_image
 from packshot.models.text import detect_text
 from packshot.ops.framing import place_on_canvas
+from packshot.ops.geometry import Box
 from packshot.pipeline.check import check_file
 from packshot.presets import get_preset
 from packshot.sentinel.gate import run_gate
@@ -64,7 +65,7 @@ def test_printed_text_on_the_product_is_allowed(
         subject = Subject(pixels, alpha)
         lines = detect_text(pixels)
         main = main_object(subject)
-        on_product = [t for t in lines if t.score >= 0.5 and main[t.box.slices].mean() >= 0.5]
+        on_product = [t for t in lines if t.score >= 0.5 and main[Box(*t.box).slices].mean() >= 0.5]
         assert on_product, "the detector should see the car's own text"
         result = watermark(subject, lines, main)
         assert result.passed and result.value == 0.0, result.detail

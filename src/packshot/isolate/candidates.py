@@ -16,7 +16,8 @@ import numpy.typing as npt
 from packshot.isolate.garments import PersonParse, garment_probability, parse_person
 from packshot.isolate.prompt import TextPrompt
 from packshot.isolate.vocabulary import Category, Garment
-from packshot.models.detect import Detection, detector, localizer
+from packshot.models.detect import Detection as ModelDetection
+from packshot.models.detect import detector, localizer
 from packshot.models.openvocab import installed_open_vocab
 from packshot.ops.geometry import Box
 
@@ -49,6 +50,20 @@ class Candidate:
     person: PersonParse | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True)
+class Detection:
+    """A model's box, in this layer's geometry (models return plain x0, y0, x1, y1)."""
+
+    box: Box
+    label: str
+    score: float
+    model: str
+
+    @classmethod
+    def of(cls, found: ModelDetection) -> Detection:
+        return cls(Box(*found.box), found.label, found.score, found.model)
+
+
 @dataclass
 class Scene:
     """Everything the models saw in one image (for choosing, and for error messages)."""
@@ -63,8 +78,8 @@ class Scene:
     def observe(cls, rgb: ImageArray) -> Scene:
         return cls(
             rgb,
-            detector().detect(rgb, MIN_DETECTOR_SCORE),
-            localizer().detect(rgb, MIN_LOCALIZER_SCORE),
+            [Detection.of(d) for d in detector().detect(rgb, MIN_DETECTOR_SCORE)],
+            [Detection.of(d) for d in localizer().detect(rgb, MIN_LOCALIZER_SCORE)],
         )
 
     @property
@@ -115,7 +130,7 @@ def _open_vocab(scene: Scene, prompt: TextPrompt) -> list[Candidate]:
     model = installed_open_vocab()
     if model is None:
         return []
-    scene.open_vocab = model.detect(scene.rgb)
+    scene.open_vocab = [Detection.of(d) for d in model.detect(scene.rgb)]
     names = _names(prompt.category, prompt) if prompt.category else {prompt.noun}
     return [
         Candidate(d.box, d.label, d.score, d.model) for d in scene.open_vocab if d.label in names

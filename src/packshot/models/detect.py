@@ -4,7 +4,8 @@ One class per model family: preprocess, run, postprocess. Input conventions come
 model's registry entry (``io`` table), class names from the labels model it names, so other
 weights of the same family registered by path work without code.
 
-Boxes are :class:`packshot.ops.geometry.Box` in the input image's pixels.
+Boxes are ``(x0, y0, x1, y1)`` in the input image's pixels (x1, y1 exclusive); callers
+wrap them in :class:`packshot.ops.geometry.Box` (models import nothing from ``ops``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import numpy.typing as npt
 from packshot.errors import InputError, ModelError
 from packshot.models.registry import ModelSpec, default_model, get_spec, model_path
 from packshot.models.runtime import session
-from packshot.ops.geometry import Box
 
 ImageArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
@@ -27,11 +27,14 @@ FloatArray = npt.NDArray[np.float32]
 OBJECT_LABEL = "object"
 
 
+XYXY = tuple[int, int, int, int]
+
+
 @dataclass(frozen=True)
 class Detection:
     """One box: what it is (``label``), how sure the model is, which model said so."""
 
-    box: Box
+    box: XYXY
     label: str
     score: float
     model: str
@@ -42,14 +45,10 @@ def _check_rgb(rgb: ImageArray) -> None:
         raise InputError(f"expected a uint8 RGB image, got {rgb.dtype} of shape {rgb.shape}")
 
 
-def _clip_box(x0: float, y0: float, x1: float, y1: float, width: int, height: int) -> Box | None:
-    box = Box(
-        max(0, round(x0)),
-        max(0, round(y0)),
-        min(width, round(x1)),
-        min(height, round(y1)),
-    )
-    return box if box.width > 1 and box.height > 1 else None
+def clip_box(x0: float, y0: float, x1: float, y1: float, width: int, height: int) -> XYXY | None:
+    """The box rounded to pixels and clipped to the image; None when under 2 px a side."""
+    box = (max(0, round(x0)), max(0, round(y0)), min(width, round(x1)), min(height, round(y1)))
+    return box if box[2] - box[0] > 1 and box[3] - box[1] > 1 else None
 
 
 def nms(boxes: FloatArray, scores: FloatArray, iou: float) -> list[int]:
@@ -146,7 +145,7 @@ class YoloxDetector:
             idx = np.flatnonzero(classes == cls)
             for i in nms(xyxy[idx], scores[idx], iou):
                 x0, y0, x1, y1 = (float(v) for v in xyxy[idx[i]])
-                box = _clip_box(x0, y0, x1, y1, width, height)
+                box = clip_box(x0, y0, x1, y1, width, height)
                 if box is not None:
                     label = self.labels[int(cls)]
                     detections.append(Detection(box, label, float(scores[idx[i]]), self.spec.name))
@@ -192,7 +191,7 @@ class ObjectLocalizer:
         for (y0, x0, y1, x1), score in zip(boxes[:count], scores[:count], strict=True):
             if score < min_score:
                 continue
-            box = _clip_box(x0 * width, y0 * height, x1 * width, y1 * height, width, height)
+            box = clip_box(x0 * width, y0 * height, x1 * width, y1 * height, width, height)
             if box is not None:
                 detections.append(Detection(box, OBJECT_LABEL, float(score), self.spec.name))
         return sorted(detections, key=lambda d: -d.score)
@@ -207,23 +206,24 @@ class ObjectLocalizer:
         height, width = rgb.shape[:2]
         found: list[Detection] = []
         for window in square_windows(height, width):
-            pixels = np.ascontiguousarray(rgb[window.slices])
+            wx0, wy0, wx1, wy1 = window
+            pixels = np.ascontiguousarray(rgb[wy0:wy1, wx0:wx1])
             boxes, scores, count = self.run(self.preprocess(pixels))
             for d in self.postprocess(boxes, scores, count, pixels.shape[:2], min_score):
-                b = d.box
-                moved = Box(b.x0 + window.x0, b.y0 + window.y0, b.x1 + window.x0, b.y1 + window.y0)
+                x0, y0, x1, y1 = d.box
+                moved = (x0 + wx0, y0 + wy0, x1 + wx0, y1 + wy0)
                 found.append(Detection(moved, d.label, d.score, d.model))
         if not found:
             return []
-        xyxy = np.asarray([[d.box.x0, d.box.y0, d.box.x1, d.box.y1] for d in found], np.float32)
+        xyxy = np.asarray([d.box for d in found], np.float32)
         kept = nms(xyxy, np.asarray([d.score for d in found], np.float32), iou)
         return sorted((found[i] for i in kept), key=lambda d: -d.score)
 
 
-def square_windows(height: int, width: int, max_aspect: float = 1.25) -> list[Box]:
+def square_windows(height: int, width: int, max_aspect: float = 1.25) -> list[XYXY]:
     """The whole image, plus overlapping square windows along its long side when it is
     more elongated than ``max_aspect``."""
-    windows = [Box(0, 0, width, height)]
+    windows: list[XYXY] = [(0, 0, width, height)]
     side = min(height, width)
     long_side = max(height, width)
     if long_side <= max_aspect * side:
@@ -231,9 +231,7 @@ def square_windows(height: int, width: int, max_aspect: float = 1.25) -> list[Bo
     count = int(np.ceil(long_side / side)) + 1
     for start in np.linspace(0, long_side - side, count):
         s = round(float(start))
-        windows.append(
-            Box(s, 0, s + side, height) if width > height else Box(0, s, width, s + side)
-        )
+        windows.append((s, 0, s + side, height) if width > height else (0, s, width, s + side))
     return windows
 
 

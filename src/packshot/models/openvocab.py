@@ -23,10 +23,9 @@ import numpy as np
 import numpy.typing as npt
 
 from packshot.errors import InputError, ModelError
-from packshot.models.detect import Detection, nms
+from packshot.models.detect import Detection, clip_box, nms
 from packshot.models.registry import ModelSpec, is_installed, list_specs
 from packshot.models.runtime import session
-from packshot.ops.geometry import Box
 
 TASK = "open-vocab-detect"
 
@@ -97,13 +96,8 @@ class OpenVocabDetector:
             idx = np.flatnonzero(column >= min_score)
             for i in nms(pixels[idx], column[idx], iou):
                 x0, y0, x1, y1 = (float(v) for v in pixels[idx[i]])
-                box = Box(
-                    max(0, round(x0)),
-                    max(0, round(y0)),
-                    min(width, round(x1)),
-                    min(height, round(y1)),
-                )
-                if box.width > 1 and box.height > 1:
+                box = clip_box(x0, y0, x1, y1, width, height)
+                if box is not None:
                     detections.append(Detection(box, label, float(column[idx[i]]), self.spec.name))
         return sorted(detections, key=lambda d: -d.score)
 

@@ -21,7 +21,6 @@ import numpy.typing as npt
 from packshot.errors import InputError, ModelError
 from packshot.models.registry import ModelSpec, default_model, get_spec
 from packshot.models.runtime import session
-from packshot.ops.geometry import Box
 
 ImageArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
@@ -42,13 +41,14 @@ class TextBox:
     """One detected text line: its upright bounding box in image pixels, its (possibly
     rotated) quadrilateral as 4x2 float32 x,y corners, and the detector's mean score."""
 
-    box: Box
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
     polygon: FloatArray
     score: float
 
     @property
     def area(self) -> int:
-        return self.box.width * self.box.height
+        x0, y0, x1, y1 = self.box
+        return (x1 - x0) * (y1 - y0)
 
 
 class TextDetector:
@@ -140,7 +140,7 @@ def lines_from_probability(
         quad[:, 0] = np.clip(quad[:, 0] * sx, 0, image_hw[1])
         quad[:, 1] = np.clip(quad[:, 1] * sy, 0, image_hw[0])
         found.append(TextBox(_upright(quad, image_hw), _clockwise(quad), round(score, 4)))
-    found.sort(key=lambda t: (t.box.y0, t.box.x0))
+    found.sort(key=lambda t: (t.box[1], t.box[0]))
     return found
 
 
@@ -159,10 +159,10 @@ def _mean_inside(prob: FloatArray, quad: npt.NDArray[Any]) -> float:
     return float(prob[y0:y1, x0:x1][mask > 0].mean())
 
 
-def _upright(quad: FloatArray, image_hw: tuple[int, int]) -> Box:
+def _upright(quad: FloatArray, image_hw: tuple[int, int]) -> tuple[int, int, int, int]:
     x0, y0 = (math.floor(float(v)) for v in quad.min(axis=0))
     x1, y1 = (math.ceil(float(v)) for v in quad.max(axis=0))
-    return Box(max(0, x0), max(0, y0), min(image_hw[1], x1), min(image_hw[0], y1))
+    return max(0, x0), max(0, y0), min(image_hw[1], x1), min(image_hw[0], y1)
 
 
 def _clockwise(quad: FloatArray) -> FloatArray:

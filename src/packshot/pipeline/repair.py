@@ -166,10 +166,9 @@ def removable_text(rgb: ImageArray, text_model: str | None = None) -> tuple[Box,
 
     height, width = rgb.shape[:2]
     limit = _MAX_TEXT_SHARE * height * width
+    boxes = (Box(*t.box) for t in detect_text(rgb, model=text_model))
     return tuple(
-        t.box
-        for t in detect_text(rgb, model=text_model)
-        if t.box.width * t.box.height <= limit and t.box.height <= _MAX_TEXT_HEIGHT * height
+        b for b in boxes if b.width * b.height <= limit and b.height <= _MAX_TEXT_HEIGHT * height
     )
 
 

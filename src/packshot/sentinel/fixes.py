@@ -18,6 +18,7 @@ import numpy.typing as npt
 from packshot.errors import InputError
 from packshot.models.text import detect_text
 from packshot.ops.framing import place_on_canvas
+from packshot.ops.geometry import Box
 from packshot.ops.inpaint import inpaint
 from packshot.ops.sticker import sticker_mask
 from packshot.presets import Preset
@@ -107,11 +108,8 @@ def remove_text(subject: Subject, preset: Preset) -> Repair | None:
     if preset.background == "white":
         return keep_largest(subject, preset)
     main = main_object(subject)
-    boxes = [
-        t.box
-        for t in detect_text(subject.rgb)
-        if t.score >= MIN_SCORE and float(main[t.box.slices].mean()) < INSIDE_SHARE
-    ]
+    found = [Box(*t.box) for t in detect_text(subject.rgb) if t.score >= MIN_SCORE]
+    boxes = [box for box in found if float(main[box.slices].mean()) < INSIDE_SHARE]
     if not boxes:
         return None
     product = subject.alpha > 0

@@ -88,15 +88,12 @@ def added_text(
     added = []
     boxes = [t for t in boxes if t.score >= MIN_SCORE]
     for t in boxes:
-        region = main[t.box.slices]
+        region = main[Box(*t.box).slices]
         if region.size == 0 or float(region.mean()) < INSIDE_SHARE:
             added.append(t)
     on_product = len(boxes) - len(added)
     if added:
-        where = "; ".join(
-            f"{t.box.width}x{t.box.height} at ({t.box.x0}, {t.box.y0}), score {t.score:.2f}"
-            for t in added[:3]
-        )
+        where = "; ".join(_where(t) for t in added[:3])
         detail = f"{len(added)} text line(s) outside the product: {where}"
     else:
         detail = "no text outside the product"
@@ -143,21 +140,21 @@ def watermark(
     across: list[tuple[TextBox, int]] = []
     printed = 0
     for t in boxes:
-        region = main[t.box.slices]
+        box = Box(*t.box)
+        region = main[box.slices]
         if t.score < WATERMARK_MIN_SCORE or region.size == 0:
             continue
         if float(region.mean()) < INSIDE_SHARE:
             continue  # off the product: the text check's
-        strokes, _ = strokes_beyond(subject, t.box, main)
-        needed = max(MIN_STROKE_PIXELS, STROKE_PER_SIDE * min(t.box.width, t.box.height))
+        strokes, _ = strokes_beyond(subject, box, main)
+        needed = max(MIN_STROKE_PIXELS, STROKE_PER_SIDE * min(box.width, box.height))
         if strokes >= needed:
             across.append((t, strokes))
         else:
             printed += 1
     if across:
         where = "; ".join(
-            f"{t.box.width}x{t.box.height} at ({t.box.x0}, {t.box.y0}), score {t.score:.2f}, "
-            f"{n} px of letter strokes on the background beyond the product's outline"
+            f"{_where(t)}, {n} px of letter strokes on the background beyond the product's outline"
             for t, n in across[:3]
         )
         detail = f"{len(across)} text line(s) run across the product onto the background: {where}"
@@ -166,3 +163,8 @@ def watermark(
     if printed:
         detail += f"; {printed} line(s) end at the outline, printed on the product (allowed)"
     return CheckResult("watermark", float(len(across)), 0.0, not across, False, detail)
+
+
+def _where(t: TextBox) -> str:
+    box = Box(*t.box)
+    return f"{box.width}x{box.height} at ({box.x0}, {box.y0}), score {t.score:.2f}"
