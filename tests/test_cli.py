@@ -214,3 +214,54 @@ def test_cli_rerun_does_not_pick_up_its_own_outputs(
     assert CliRunner().invoke(app, args).exit_code == 0
     assert CliRunner().invoke(app, args).exit_code == 0
     assert sorted(p.name for p in (photos / "cut").iterdir()) == ["bottle.png"]
+
+
+def _buggy_step(pixels: np.ndarray, params: object) -> object:
+    """A step with a bug in it (not a bad input): the kind of failure users must not see
+    as a traceback."""
+    return {}["no such key"]
+
+
+def test_an_internal_error_is_one_line_and_its_traceback_goes_to_the_log(
+    tmp_path: Path, photo: ProductPhoto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from packshot.pipeline import steps as steps_module
+
+    log = tmp_path / "logs" / "packshot.log"
+    monkeypatch.setenv("PACKSHOT_LOG_FILE", str(log))
+    monkeypatch.setitem(steps_module._TABLE, "buggy", f"{__name__}:_buggy_step")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("version: 1\nsteps: [buggy]\ntargets: [amazon-main, etsy]\n")
+    src = photo.save_jpeg(tmp_path / "shoe.jpg")
+    result = invoke("run", str(recipe), str(src), "--out", str(tmp_path / "out"), "-j", "1")
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if "internal error" in line]
+    assert len(lines) == 2  # one per target, each naming the file, target and exception
+    for line in lines:
+        assert "shoe.jpg" in line and "KeyError" in line and str(log) in line
+    assert "amazon-main" in lines[0] and "etsy" in lines[1]
+    assert "Traceback" not in result.output
+    written = log.read_text()
+    assert "Traceback (most recent call last)" in written and "_buggy_step" in written
+
+
+def test_an_unexpected_exception_outside_a_batch_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from packshot import cli
+
+    log = tmp_path / "packshot.log"
+    monkeypatch.setenv("PACKSHOT_LOG_FILE", str(log))
+
+    def broken() -> None:
+        raise RuntimeError("a bug\nwith a second line")
+
+    monkeypatch.setattr(cli, "app", broken)
+    monkeypatch.setattr(sys, "argv", ["packshot", "listing", "x.jpg"])
+    with pytest.raises(SystemExit) as stop:
+        cli.run()
+    assert stop.value.code == cli.INTERNAL_EXIT_CODE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "packshot listing: internal error (RuntimeError: a bug)" in err and str(log) in err
+    assert "RuntimeError: a bug" in log.read_text()

@@ -61,6 +61,31 @@ def test_keep_background_preset_extends_and_records_method(
     assert rec.info["method"] and "synthesized_share" in rec.info
 
 
+def test_a_source_that_cannot_be_extended_is_held_not_failed(
+    tmp_path: Path, product_photo: ProductPhoto
+) -> None:
+    """A product spanning the photo's full width cannot be widened to Etsy's 4:3 without
+    continuing it: the target is still made (the photo on its own blurred backdrop) and
+    held with the reason, never a failed output."""
+    from PIL import Image
+
+    cols = np.flatnonzero(product_photo.mask.any(axis=0))
+    src = tmp_path / "tight.png"  # cropped to the bottle's sides: it touches both
+    Image.fromarray(np.ascontiguousarray(product_photo.rgb[:, cols[0] + 12 : cols[-1] - 12])).save(
+        src
+    )
+    [rec] = run_listing(
+        [src], parse_preset_names("etsy"), tmp_path / "out", model=TEST_MODEL, workers=1
+    )
+    assert rec.held, (rec.state, rec.error)
+    assert rec.output is not None and "/held/" in rec.output
+    assert load_image(rec.output).pixels.shape == (2025, 2700, 3)
+    checks = {c["name"]: c for c in rec.info["gate"]["checks"]}
+    assert not checks["composition"]["passed"]
+    assert "touches both sides" in checks["composition"]["detail"]
+    assert rec.info["method"] == "blurred-backdrop"
+
+
 def test_a_bad_image_fails_alone(tmp_path: Path, photo_factory) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "in"
     _photos(folder, photo_factory, 2)

@@ -112,7 +112,12 @@ def test_builtin_catalog() -> None:
         "ppocr-det",
         "fsrcnn-x2",
         "fsrcnn-x4",
+        "fsrcnn-x2-tf",
+        "fsrcnn-x4-tf",
     ]
+    assert models.get_spec("fsrcnn-x2").sources == (
+        models.DerivedSource("fsrcnn-x2-tf", "fsrcnn-tf"),
+    )
     u2net = models.get_spec("u2net")
     assert u2net.task == "salient-segmentation"
     assert u2net.licence == "Apache-2.0"
@@ -475,6 +480,66 @@ def test_builtin_model_from_shared_mirror(monkeypatch: pytest.MonkeyPatch, isola
     path = models.model_path("coco-names")
     assert path == isolated / "coco-names.names"
     assert "person" in path.read_text().splitlines()
+
+
+def test_derived_source_converts_and_verifies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated: Path
+) -> None:
+    """A derived model is made from its (installed, verified) original by a converter and
+    checked against its own checksum; a converter's output that does not match is refused."""
+    from packshot.models import convert
+
+    original = b"original weights " * 100
+    monkeypatch.setitem(convert.CONVERTERS, "reverse", lambda data: data[::-1])
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "orig.bin").write_bytes(original)
+
+    def catalog(derived_sha: str, converter: str = "reverse") -> None:
+        write_catalog(
+            tmp_path / "catalog.toml",
+            f"""
+[models.orig]
+task = "weights-source"
+licence = "MIT"
+sha256 = "{sha(original)}"
+size = {len(original)}
+
+[[models.orig.sources]]
+kind = "path"
+path = "src/orig.bin"
+
+[models.made]
+task = "salient-segmentation"
+licence = "MIT"
+sha256 = "{derived_sha}"
+size = {len(original)}
+
+[[models.made.sources]]
+kind = "derived"
+from = "orig"
+convert = "{converter}"
+""",
+            monkeypatch,
+        )
+        registry._load_catalog.cache_clear()
+
+    catalog(sha(original[::-1]))
+    path = registry.model_path("made")
+    assert path.read_bytes() == original[::-1]
+    assert (isolated / "orig.bin").read_bytes() == original  # the original is cached too
+    assert "converted from orig (reverse)" in registry._read_sidecar(
+        registry._sidecar(isolated, registry.get_spec("made"))
+    ).get("source", "")
+
+    path.unlink()
+    catalog(sha(b"something else"))
+    with pytest.raises(ModelVerificationError, match="checksum mismatch"):
+        registry.model_path("made")
+    assert not (isolated / "made.onnx").exists()
+
+    catalog(sha(original[::-1]), converter="nope")
+    with pytest.raises(ModelNotInstalledError, match="unknown converter 'nope'"):
+        registry.model_path("made")
 
 
 def test_env_override_taken_as_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

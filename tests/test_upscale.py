@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +14,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from packshot.errors import InputError
-from packshot.models import registry
+from packshot.errors import InputError, ModelError
+from packshot.models import convert, registry
 from packshot.models import upscale as sr
 from packshot.ops import resample
 
@@ -43,6 +45,34 @@ def psnr(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> float:
     return 10.0 * np.log10(255.0**2 / mse)
 
 
+def test_conversion_is_reproducible(sr_cache: Path) -> None:
+    """The ONNX copies are made from the TensorFlow graphs by the repo's converter: the
+    same bytes every time, the bytes the catalog's SHA-256 names."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(registry.MODELS_DIR_ENV, str(sr_cache))
+        for name in SR_MODELS:
+            original = registry.model_path(f"{name}-tf").read_bytes()
+            made = convert.fsrcnn_tf_to_onnx(original)
+            assert made == convert.fsrcnn_tf_to_onnx(original)
+            assert hashlib.sha256(made).hexdigest() == registry.get_spec(name).sha256
+
+
+def test_converter_refuses_other_graphs() -> None:
+    with pytest.raises(ModelError, match=r"cannot convert x\.pb"):
+        convert.convert("fsrcnn-tf", b"\x0a\x03abc", what="x.pb")
+
+
+def test_no_opencv_dnn_in_the_package() -> None:
+    """Every network runs on ONNX Runtime; OpenCV's dnn module left opencv-python 5.1."""
+    src = Path(sr.__file__).resolve().parents[1]
+    users = [
+        str(p.relative_to(src))
+        for p in src.rglob("*.py")
+        if re.search(r"\bcv2\.dnn\b", p.read_text())
+    ]
+    assert users == []
+
+
 def test_plan_matches_the_ops_plan() -> None:
     for factor in (0.5, 1.0, 1.2, 1.5, 2.0, 2.01, 3.0, 4.0, 5.0, 8.0, 9.0, 16.0, 17.0):
         assert sr.plan_passes(factor) == resample.sr_passes(factor)
@@ -58,7 +88,7 @@ def test_registered_as_super_resolution() -> None:
         assert spec.task == "super-resolution"
         assert spec.licence == "MIT"
         assert spec.io["factor"] == factor
-        assert spec.filename.endswith(".pb")
+        assert spec.filename.endswith(".onnx")
     assert {s.name for s in registry.list_specs("super-resolution")} >= set(SR_MODELS)
 
 

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from packshot import __version__
-from packshot.errors import PackshotError
+from packshot.errors import PackshotError, internal_error
 from packshot.isolate_cli import isolate_command
 from packshot.memory import tune_allocator
 from packshot.models.salient import DEFAULT_ENSEMBLE, ENSEMBLES
@@ -59,6 +59,9 @@ app.command()(serve)
 
 err = Console(stderr=True)
 out = Console()
+
+# EX_SOFTWARE (sysexits.h): a bug of ours, not a bad input (1-3 are the PackshotErrors').
+INTERNAL_EXIT_CODE = 70
 
 # Above this many images a progress bar is worth the screen space.
 PROGRESS_MIN_ITEMS = 3
@@ -334,12 +337,18 @@ def samples(
 
 
 def run() -> None:
-    """Entry point that never shows a traceback for packshot's own errors."""
+    """Entry point that never shows a user a traceback: packshot's own errors are their
+    message, anything else one ``internal error`` line naming the log with the traceback."""
     try:
         app()
     except PackshotError as exc:
         err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        where = "packshot " + " ".join(sys.argv[1:2])
+        message = f"error: {internal_error(where, exc)}"
+        err.print(message, highlight=False, markup=False, soft_wrap=True)
+        sys.exit(INTERNAL_EXIT_CODE)
 
 
 if __name__ == "__main__":

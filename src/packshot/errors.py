@@ -8,6 +8,13 @@ sentence a user can act on (which file, what is wrong, what to do). The CLI maps
 
 from __future__ import annotations
 
+import os
+import time
+import traceback
+from pathlib import Path
+
+LOG_FILE_ENV = "PACKSHOT_LOG_FILE"
+
 
 class PackshotError(Exception):
     """Base class: the message is shown to users verbatim."""
@@ -95,3 +102,35 @@ class BlockedURLError(FetchError):
 
     code = "url_not_allowed"
     http_status = 400
+
+
+def log_file() -> Path:
+    """Where tracebacks of internal errors go: ``PACKSHOT_LOG_FILE``, else
+    ``$XDG_CACHE_HOME/packshot/packshot.log``, else ``~/.cache/packshot/packshot.log``."""
+    explicit = os.environ.get(LOG_FILE_ENV, "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "packshot" / "packshot.log"
+
+
+def internal_error(where: str, exc: BaseException) -> str:
+    """The one line a user sees for a bug (not a bad input): ``where`` (the file, and the
+    target when there is one), the exception, and the log file that got its traceback.
+
+    Written from any process (batch workers, Ray actors, the server), so each call appends
+    its own traceback to the log file instead of relying on a logging set-up.
+    """
+    first = str(exc).strip().splitlines()
+    message = f"{where}: internal error ({type(exc).__name__}: {first[0] if first else ''})"
+    path = log_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(f"--- {stamp} pid {os.getpid()} {message}\n")
+            fh.write("".join(traceback.format_exception(exc)))
+    except OSError as log_exc:
+        return f"{message}; the traceback could not be written to {path} ({log_exc})"
+    return f"{message}; traceback in {path}"

@@ -55,9 +55,24 @@ def nms(boxes: FloatArray, scores: FloatArray, iou: float) -> list[int]:
     """Indices kept by greedy non-maximum suppression; ``boxes`` are ``N x 4`` x0,y0,x1,y1."""
     if len(boxes) == 0:
         return []
-    xywh = [[float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])] for b in boxes]
-    kept = cv2.dnn.NMSBoxes(xywh, [float(s) for s in scores], 0.0, iou)
-    return [int(i) for i in np.asarray(kept).reshape(-1)]
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    s = np.asarray(scores, np.float64).reshape(-1)
+    area = np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(b[:, 3] - b[:, 1], 0)
+    # Highest score first, ties in input order; a zero score is no detection.
+    order = [int(i) for i in np.argsort(-s, kind="stable") if s[i] > 0]
+    kept: list[int] = []
+    for i in order:
+        if kept:
+            k = np.asarray(kept)
+            w = np.minimum(b[k, 2], b[i, 2]) - np.maximum(b[k, 0], b[i, 0])
+            h = np.minimum(b[k, 3], b[i, 3]) - np.maximum(b[k, 1], b[i, 1])
+            inter = np.maximum(w, 0) * np.maximum(h, 0)
+            union = area[k] + area[i] - inter
+            overlap = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+            if np.any(overlap > iou):
+                continue
+        kept.append(i)
+    return kept
 
 
 def read_labels(name: str) -> tuple[str, ...]:

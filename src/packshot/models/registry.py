@@ -69,6 +69,7 @@ __all__ = [
     "MIRROR_ENV",
     "MODELS_DIR_ENV",
     "OVERRIDE_ENV_PREFIX",
+    "DerivedSource",
     "MirrorSource",
     "ModelSpec",
     "NpmSource",
@@ -181,7 +182,20 @@ class PathSource:
         return f"local file {self.path}"
 
 
-Source = PypiSource | NpmSource | MirrorSource | UrlSource | PathSource
+@dataclass(frozen=True)
+class DerivedSource:
+    """Made from another registered model's file by a converter of
+    :mod:`packshot.models.convert` (the original is installed and verified first)."""
+
+    origin: str
+    convert: str
+    kind: ClassVar[str] = "derived"
+
+    def describe(self) -> str:
+        return f"converted from {self.origin} ({self.convert})"
+
+
+Source = PypiSource | NpmSource | MirrorSource | UrlSource | PathSource | DerivedSource
 
 
 # --------------------------------------------------------------------------- the spec
@@ -350,6 +364,7 @@ _SOURCE_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "mirror": (frozenset({"file"}), frozenset()),
     "url": (frozenset({"url"}), frozenset()),
     "path": (frozenset({"path"}), frozenset()),
+    "derived": (frozenset({"from", "convert"}), frozenset()),
 }
 
 
@@ -466,6 +481,8 @@ def _parse_source(raw: object, base_dir: Path, bad: Callable[[str], ModelError])
         if not raw["url"].startswith(("http://", "https://")):
             raise bad("a url source must be http:// or https://")
         return UrlSource(raw["url"])
+    if kind == "derived":
+        return DerivedSource(raw["from"], raw["convert"])
     path = Path(raw["path"]).expanduser()
     return PathSource(path if path.is_absolute() else base_dir / path)
 
@@ -837,8 +854,22 @@ def _fetch_source(
         )
     elif isinstance(source, PypiSource):
         _fetch_pypi(spec, source, part, report)
+    elif isinstance(source, DerivedSource):
+        _derive(spec, source, part, report)
     else:
         _fetch_npm(spec, source, part, report)
+
+
+def _derive(
+    spec: ModelSpec, source: DerivedSource, part: Path, report: Callable[[int, str], None]
+) -> None:
+    from packshot.models import convert
+
+    if source.origin == spec.name:
+        raise ModelError(f"model {spec.name!r} cannot be derived from itself")
+    original = model_path(source.origin)
+    report(0, f"converting {source.origin} ({source.convert})")
+    part.write_bytes(convert.convert(source.convert, original.read_bytes(), what=str(original)))
 
 
 def _copy_local(

@@ -1,17 +1,13 @@
-"""Super-resolution: FSRCNN x2/x4 run with OpenCV's dnn module.
+"""Super-resolution: FSRCNN x2/x4 on ONNX Runtime, like every other network.
 
-OpenCV's ``dnn_superres`` (opencv-contrib) is not in opencv-python-headless, so this is
-what it does for FSRCNN, written out: convert to YCrCb, run the network on luma (float
-0..1, a 1x1xHxW tensor), upscale Cr/Cb with bicubic, merge, convert back, clip. Two
-differences, both measured: the image is reflect-padded before the network (the graph's
-zero "SAME" padding darkens the border by up to 13 levels at x4), and flat neighbourhoods
-keep bicubic luma, because the network's output on a flat input is off by 1-3 levels (a
-pure-white background would not stay 255).
-
-The TensorFlow graph ends in ``DepthToSpace`` (pixel shuffle) + a scalar bias. OpenCV's
-importer cannot build that layer from the graph (it lacks the ``blocksize`` parameter),
-so while the graph is read an identity stand-in is registered for it and the pixel
-shuffle is done here in numpy; the bias, applied after, is unaffected by the shuffle.
+The weights are OpenCV ``dnn_superres``'s FSRCNN graphs, converted once to ONNX by the
+registry (:mod:`packshot.models.convert`). Around the network this does what
+``dnn_superres`` does for FSRCNN: convert to YCrCb, run the network on luma (float 0..1, a
+1x1xHxW tensor), upscale Cr/Cb with bicubic, merge, convert back, clip. Two differences,
+both measured: the image is reflect-padded before the network (the graph's zero "SAME"
+padding darkens the border by up to 13 levels at x4), and flat neighbourhoods keep bicubic
+luma, because the network's output on a flat input is off by 1-3 levels (a pure-white
+background would not stay 255).
 
 Large images are processed in tiles (with a margin wider than the network's 13-pixel
 receptive field), so memory stays bounded and the result equals an untiled run.
@@ -21,15 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
-from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from packshot.errors import InputError, ModelError
-from packshot.models.registry import ModelSpec, get_spec, model_path
+from packshot.models.registry import ModelSpec, get_spec
+from packshot.models.runtime import session
 
 __all__ = [
     "MODELS",
@@ -54,23 +49,6 @@ _MARGIN = 8
 _FLAT_LO, _FLAT_HI = 2, 8
 """Luma range (levels) in the receptive field below which bicubic luma is kept, above
 which the network's is; linear in between."""
-
-# cv2.dnn layer registration is process-global: one reader at a time.
-_REGISTER_LOCK = threading.Lock()
-
-
-class _PixelShuffleStandIn:
-    """Stands in for ``DepthToSpace`` while OpenCV builds the graph: passes channels on
-    unchanged (the shuffle is done in numpy, see :func:`_depth_to_space`)."""
-
-    def __init__(self, params: dict[str, Any], blobs: Sequence[Any]) -> None:
-        del params, blobs
-
-    def getMemoryShapes(self, inputs: Sequence[Sequence[int]]) -> Sequence[Sequence[int]]:
-        return [inputs[0]]
-
-    def forward(self, inputs: Sequence[Any]) -> Sequence[Any]:
-        return [inputs[0]]
 
 
 def plan_passes(factor: float) -> tuple[int, ...]:
@@ -100,9 +78,8 @@ class Upscaler:
                 f"model {spec.name!r} has no upscale factor (io.factor) in its registry entry"
             )
         self.input_scale = float(io.get("scale", 255.0))
-        self._net = _read_net(spec.name, str(model_path(spec.name)))
-        # A cv2.dnn.Net is not safe to run from several threads at once.
-        self._lock = threading.Lock()
+        self._session = session(spec.name)
+        self._input = self._session.get_inputs()[0].name
 
     def upscale(self, rgb: RgbArray) -> RgbArray:
         """``rgb`` (uint8 HxWx3) enlarged ``factor`` times on both axes."""
@@ -152,45 +129,16 @@ class Upscaler:
     def _run(self, tile: FloatArray) -> FloatArray:
         h, w = tile.shape
         s = self.factor
-        blob = np.ascontiguousarray(tile[None, None])
-        with self._lock:
-            self._net.setInput(blob)
-            raw = np.asarray(self._net.forward(), dtype=np.float32)
-        if raw.shape != (1, s * s, h, w):
+        raw = np.asarray(
+            self._session.run(None, {self._input: np.ascontiguousarray(tile[None, None])})[0],
+            dtype=np.float32,
+        )
+        if raw.shape != (1, 1, h * s, w * s):
             raise ModelError(
                 f"model {self.spec.name!r} returned shape {raw.shape}; expected "
-                f"(1, {s * s}, {h}, {w}) for an x{s} FSRCNN graph"
+                f"(1, 1, {h * s}, {w * s}) for an x{s} FSRCNN network"
             )
-        return _depth_to_space(raw[0], s)
-
-
-def _depth_to_space(channels: FloatArray, s: int) -> FloatArray:
-    """TensorFlow's DepthToSpace for one output channel: ``out[h*s + i, w*s + j] =
-    in[i*s + j, h, w]``."""
-    _, h, w = channels.shape
-    return np.ascontiguousarray(channels.reshape(s, s, h, w).transpose(2, 0, 3, 1)).reshape(
-        h * s, w * s
-    )
-
-
-def _read_net(name: str, path: str) -> cv2.dnn.Net:
-    with _REGISTER_LOCK:
-        cv2.dnn_registerLayer("DepthToSpace", _PixelShuffleStandIn)
-        try:
-            engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
-            if engine is None:  # OpenCV 4.x: one engine
-                net = cv2.dnn.readNetFromTensorflow(path)
-            else:  # OpenCV 5: the new engine has no custom layers
-                net = cv2.dnn.readNetFromTensorflow(path, "", engine)
-            # Layers are instantiated on the first forward: do it while the stand-in is
-            # registered, so that it can be unregistered for the rest of the process.
-            net.setInput(np.zeros((1, 1, 8, 8), np.float32))
-            net.forward()
-        except cv2.error as exc:
-            raise ModelError(f"model {name!r} ({path}) cannot be read by OpenCV: {exc}") from exc
-        finally:
-            cv2.dnn_unregisterLayer("DepthToSpace")
-    return net
+        return np.ascontiguousarray(raw[0, 0])
 
 
 _UPSCALERS: dict[str, Upscaler] = {}

@@ -45,6 +45,8 @@ from packshot.ops.matte import bounding_box
 __all__ = [
     "TEXTURE_THRESHOLD",
     "Extended",
+    "ExtensionRefused",
+    "blurred_backdrop",
     "extend_to_aspect",
     "feather_width",
 ]
@@ -78,9 +80,15 @@ _CHROMA_JUMP = 6.0
 a thin foreign detail, not background texture (wood grain and fabric vary in lightness)."""
 
 
+class ExtensionRefused(InputError):
+    """The photo cannot be extended to the aspect without continuing the product or
+    synthesising too much of the image: the caller composes it another way
+    (:func:`blurred_backdrop`)."""
+
+
 @dataclass(frozen=True, eq=False)
 class Extended:
-    """The result of :func:`extend_to_aspect`.
+    """The result of :func:`extend_to_aspect` (and of :func:`blurred_backdrop`).
 
     Attributes:
         rgb: the reframed ``uint8`` HxWx3 image, at the source's scale, with the target aspect
@@ -358,9 +366,9 @@ def _extend_width(
     # (a tongue smeared into the new strip): grow only the sides it does not touch.
     touches_left, touches_right = box.x0 <= 1, box.x1 >= w - 1
     if touches_left and touches_right:
-        raise InputError(
+        raise ExtensionRefused(
             "The product touches both sides the photo would be extended on; extending would "
-            "continue the product. Place the cutout on a plain background instead."
+            "continue the product."
         )
     if touches_left:
         ox = 0
@@ -453,7 +461,7 @@ def extend_to_aspect(
     new_w = ww if _same_aspect(ww, hc, ratio_w) else round(hc * ratio_w)
     share = (new_w - ww) / new_w
     if share > max_synth_share:
-        raise InputError(
+        raise ExtensionRefused(
             f"Reaching {aspect_w}:{aspect_h} would synthesise {share:.0%} of the image, more "
             f"than the allowed {max_synth_share:.0%}; allow cropping, raise max_synth_share, "
             "or place the cutout on a plain background instead."
@@ -477,3 +485,42 @@ def extend_to_aspect(
         product = Box(product.y0, product.x0, product.y1, product.x1)
         photo = Box(photo.y0, photo.x0, photo.y1, photo.x1)
     return Extended(out, "+".join(methods), product, synthesized, photo)
+
+
+def blurred_backdrop(
+    rgb: ImageArray, product_mask: BoolArray, aspect_w: int, aspect_h: int
+) -> Extended:
+    """The whole photo, untouched, centred on a canvas of ``aspect_w:aspect_h`` whose
+    other pixels are the photo itself scaled to cover the canvas and heavily blurred.
+
+    The composition that works for every photo and aspect (the product is never
+    continued, nothing is invented that could look like the scene): used where
+    :func:`extend_to_aspect` refuses. Only the blurred margins are ``synthesized``.
+    """
+    mask = np.asarray(product_mask, dtype=bool)
+    _check(rgb, mask, aspect_w, aspect_h, 1.0, 0.0)
+    h, w = mask.shape
+    ratio = aspect_w / aspect_h
+    if _same_aspect(w, h, ratio):
+        return Extended(rgb.copy(), "none", _box(mask, 0), np.zeros((h, w), bool), Box(0, 0, w, h))
+    if w / h < ratio:
+        cw, ch = round(h * ratio), h
+    else:
+        cw, ch = w, round(w / ratio)
+    # Blurred at a small size (cheap, and the blur's reach scales with the canvas).
+    small_w = max(8, min(cw, 256))
+    small_h = max(8, round(small_w * ch / cw))
+    cover = max(small_w / w, small_h / h)
+    sw, sh = max(small_w, round(w * cover)), max(small_h, round(h * cover))
+    scaled = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+    x0, y0 = (sw - small_w) // 2, (sh - small_h) // 2
+    tiny = np.ascontiguousarray(scaled[y0 : y0 + small_h, x0 : x0 + small_w])
+    tiny = cv2.GaussianBlur(tiny, (0, 0), sigmaX=0.04 * small_w)
+    out = np.asarray(cv2.resize(tiny, (cw, ch), interpolation=cv2.INTER_CUBIC), np.uint8)
+    ox, oy = (cw - w) // 2, (ch - h) // 2
+    out[oy : oy + h, ox : ox + w] = rgb
+    synthesized = np.ones((ch, cw), bool)
+    synthesized[oy : oy + h, ox : ox + w] = False
+    product = _box(mask, 0)
+    product = Box(product.x0 + ox, product.y0 + oy, product.x1 + ox, product.y1 + oy)
+    return Extended(out, "blurred-backdrop", product, synthesized, Box(ox, oy, ox + w, oy + h))

@@ -8,7 +8,6 @@ colour decontamination.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from packshot.errors import InputError, PackshotError
+from packshot.errors import InputError, PackshotError, internal_error
 from packshot.imageio import as_pixels, iter_image_files, load_image, save_image
 from packshot.models.salient import (
     DEFAULT_ENSEMBLE,
@@ -33,8 +32,6 @@ from packshot.ops.matte import (
     refine_alpha,
     to_rgba,
 )
-
-logger = logging.getLogger(__name__)
 
 ImageArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
@@ -226,12 +223,8 @@ def cutout_files(
         except PackshotError as exc:
             result = ItemResult(str(src), None, str(exc), time.perf_counter() - t0)
         except Exception as exc:  # one image must never take the batch down
-            logger.exception("unexpected failure on %s", src)
             result = ItemResult(
-                str(src),
-                None,
-                f"{src}: internal error ({type(exc).__name__}: {exc})",
-                time.perf_counter() - t0,
+                str(src), None, internal_error(str(src), exc), time.perf_counter() - t0
             )
         results.append(result)
         if on_item is not None:

@@ -18,7 +18,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import logging
 import os
 import tempfile
 import time
@@ -31,13 +30,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from packshot.errors import PackshotError
+from packshot.errors import PackshotError, internal_error
 from packshot.imageio import encode_within, load_image, write_bytes
 from packshot.memory import tune_allocator
 from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.models.text import detect_text
 from packshot.models.upscale import upscale
-from packshot.ops.extend import extend_to_aspect
+from packshot.ops.extend import ExtensionRefused, blurred_backdrop, extend_to_aspect
 from packshot.ops.framing import place_on_canvas
 from packshot.ops.resample import resize_method, resize_to
 from packshot.pipeline import storage
@@ -54,8 +53,6 @@ from packshot.sentinel.gate import run_gate
 from packshot.sentinel.result import GateResult
 from packshot.sentinel.subject import Subject
 
-logger = logging.getLogger(__name__)
-
 ImageArray = npt.NDArray[np.uint8]
 
 
@@ -71,6 +68,9 @@ class Rendered:
     info: dict[str, Any] = field(default_factory=dict)
     alpha: npt.NDArray[np.float32] | None = None
     synthesized: npt.NDArray[np.bool_] | None = None
+    composition: tuple[str, str] | None = None
+    """The fallback composition and why the preset's own was refused (see the gate's
+    ``composition`` check); None when made as the preset asks."""
 
 
 def render_white(cut: Cutout, preset: Preset) -> Rendered:
@@ -102,7 +102,14 @@ def render_keep(rgb: ImageArray, cut: Cutout, preset: Preset) -> Rendered:
     """The photo reframed to the preset's aspect by extending its background, then sized."""
     mask = cut.alpha >= 128
     aspect_w, aspect_h = parse_aspect(preset.aspect)
-    extended = extend_to_aspect(rgb, mask, aspect_w, aspect_h, allow_crop=preset.allow_crop)
+    composition: tuple[str, str] | None = None
+    try:
+        extended = extend_to_aspect(rgb, mask, aspect_w, aspect_h, allow_crop=preset.allow_crop)
+    except ExtensionRefused as exc:
+        # A source that cannot be extended still makes the target, held for review with
+        # the reason (the gate's composition check), never a failed output.
+        extended = blurred_backdrop(rgb, mask, aspect_w, aspect_h)
+        composition = (extended.method.replace("-", " "), str(exc))
     src_size = (extended.rgb.shape[1], extended.rgb.shape[0])
     out_size = (preset.width, preset.height)
     pixels = resize_to(extended.rgb, preset.width, preset.height, upscaler=upscale)
@@ -127,6 +134,7 @@ def render_keep(rgb: ImageArray, cut: Cutout, preset: Preset) -> Rendered:
         },
         np.asarray(alpha, np.float32),
         np.asarray(synth, dtype=bool),
+        composition,
     )
 
 
@@ -196,6 +204,7 @@ def gate_output(
             source_rgb=cut.rgba[..., :3],
             source_alpha=source_alpha,
             synthesized=rendered.synthesized,
+            composition=rendered.composition,
         )
 
     def remake(_: Subject, repair: Repair) -> Subject:
@@ -350,8 +359,8 @@ def process_source(
     except PackshotError as exc:
         return [_failed(source, p, str(exc)) for p in presets]
     except Exception as exc:  # one image must never take the batch down
-        logger.exception("unexpected failure on %s", source.location)
-        return [_failed(source, p, _internal(source, exc)) for p in presets]
+        message = internal_error(source.location, exc)
+        return [_failed(source, p, message) for p in presets]
     shared: dict[str, Any] = {"cutout_s": round(time.perf_counter() - t0, 3), "model": cut.model}
     if step_infos:
         shared["steps"] = step_infos
@@ -370,8 +379,8 @@ def process_source(
             records.append(_failed(source, preset, str(exc)))
             continue
         except Exception as exc:
-            logger.exception("unexpected failure on %s -> %s", source.location, preset.name)
-            records.append(_failed(source, preset, _internal(source, exc)))
+            message = internal_error(f"{source.location} -> {preset.name}", exc)
+            records.append(_failed(source, preset, message))
             continue
         info = {
             "fingerprint": fingerprint(preset, model, steps),
@@ -404,10 +413,6 @@ def process_source(
 
 def _failed(source: Source, preset: Preset, error: str) -> TargetRecord:
     return TargetRecord(source.sku, preset.name, source.location, "failed", None, None, error, {})
-
-
-def _internal(source: Source, exc: Exception) -> str:
-    return f"{source.location}: internal error ({type(exc).__name__}: {exc})"
 
 
 def run_listing(

@@ -13,7 +13,8 @@ A preset's ``[presets.NAME.gate]`` table::
 Without a table the checks follow from the preset: background checks for white presets,
 frame fill when ``min_fill`` is set, cut-off for white presets (else the ``product-uncut``
 rule), text for ``no-text``/``no-watermark`` rules, watermark for ``no-watermark``,
-objects for ``single-product``/``no-props``, seams for presets that extend the photo.
+objects for ``single-product``/``no-props``, seams and composition for presets that
+extend the photo.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ CHECKS: Mapping[str, str] = MappingProxyType(
         "colour_fidelity": "mean CIEDE2000 output vs source (max)",
         "sharpness": "edge steepness, 0.5 = crisp step (min)",
         "visible_seams": "brightness step across extension seams, levels (max)",
+        "composition": "made as the preset asks, not with a fallback composition",
     }
 )
 """Every check the gate knows, by name, with what its threshold means."""
@@ -143,7 +145,8 @@ def derived_checks(
         names += ["product_cut_off"]
     else:
         # A lifestyle photo may crop its product; only a rule says it must not.
-        names += ["visible_seams"] + (["product_cut_off"] if "product-uncut" in rules else [])
+        names += ["visible_seams", "composition"]
+        names += ["product_cut_off"] if "product-uncut" in rules else []
     if "no-border" in rules and "border" not in names:
         names.append("border")
     if min_fill is not None:

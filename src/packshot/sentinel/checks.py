@@ -503,6 +503,9 @@ def visible_seams(subject: Subject, *, max_step: float) -> CheckResult:
     name = "visible_seams"
     if subject.synthesized is None or not subject.synthesized.any():
         return _not_applicable(name, "nothing was synthesised")
+    if subject.composition is not None:
+        # The photo's edge on a backdrop is the composition's frame, not a seam to hide.
+        return _not_applicable(name, f"the photo is framed by a {subject.composition[0]}")
     grey = cv2.cvtColor(subject.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
     steps: list[float] = []
     for axis, pos in _seams(subject.synthesized):
@@ -528,3 +531,14 @@ def visible_seams(subject: Subject, *, max_step: float) -> CheckResult:
         f"own gradient (90th percentile of {len(steps)} blocks; at most {max_step:g})"
     )
     return CheckResult(name, value, max_step, value <= max_step, False, detail)
+
+
+def composition(subject: Subject) -> CheckResult:
+    """Whether the canvas was made as the preset asks (extending the photo) or with a
+    fallback composition because that was refused; a fallback waits for a person."""
+    name = "composition"
+    if subject.composition is None:
+        return CheckResult(name, "as the preset asks", None, True, False, "made as asked")
+    kind, why = subject.composition
+    detail = f"made with a {kind} instead: {why}"
+    return CheckResult(name, kind, "as the preset asks", False, False, detail)

@@ -69,6 +69,8 @@ def evaluate(
             results.append(px.sharpness(subject, min_sharpness=t))
         elif name == "visible_seams":
             results.append(px.visible_seams(subject, max_step=t))
+        elif name == "composition":
+            results.append(px.composition(subject))
         elif name == "resolution":
             results.append(fc.resolution(subject, preset))
         elif name == "aspect_ratio":
@@ -113,6 +115,7 @@ def keep_as_is(subject: Subject, repair: Repair) -> Subject:
         subject.source_rgb,
         subject.source_alpha,
         subject.synthesized,
+        subject.composition,
     )
 
 

@@ -61,6 +61,9 @@ class Subject:
             source's resolution), for colour fidelity and cut-off; None when unknown.
         synthesized: pixels that did not come from the photo (canvas extension), for the
             seam check; None when nothing was synthesised or it is unknown.
+        composition: the fallback composition the canvas was made with where the preset's
+            own could not be (``"blurred-backdrop"``), and why; None when it was made as
+            the preset asks.
     """
 
     rgb: ImageArray
@@ -72,6 +75,7 @@ class Subject:
     source_rgb: ImageArray | None = None
     source_alpha: FloatArray | None = None
     synthesized: BoolArray | None = None
+    composition: tuple[str, str] | None = None
     _deviations: dict[Color, ImageArray] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
