@@ -88,9 +88,9 @@ def test_text_prompts_parse_into_category_colour_and_place(
 
 
 def test_unknown_noun_is_kept_for_the_message() -> None:
-    parsed = parse_text("the gold watch", default_vocabulary(), LABELS)
+    parsed = parse_text("the gold nutcracker", default_vocabulary(), LABELS)
     assert parsed.category is None
-    assert parsed.noun == "watch" and parsed.colors == ("yellow",)
+    assert parsed.noun == "nutcracker" and parsed.colors == ("yellow",)
 
 
 @pytest.mark.parametrize("text", ["", "   ", "!!!", "x" * 300])
@@ -169,8 +169,8 @@ def test_text_prompt_on_a_real_photo_and_its_no_match_error(models: Path) -> Non
     ys, xs = np.nonzero(mask)
     # The cup (detector box 162..421 x 16..295), not the saucer or the table.
     assert xs.min() >= 150 and xs.max() <= 440 and ys.max() <= 320
-    with pytest.raises(NoMatchError, match=r"no 'watch' found; seen: cup 0\.9\d"):
-        isolate(rgb, prompt="the watch", model=TEST_MODEL)
+    with pytest.raises(NoMatchError, match=r"no 'bicycle' found; seen: cup 0\.9\d"):
+        isolate(rgb, prompt="the bicycle", model=TEST_MODEL)
     with pytest.raises(NoMatchError, match=r"no 'green cup' found.*closest: .*cup"):
         isolate(rgb, prompt="the green cup", model=TEST_MODEL)
 
@@ -199,8 +199,8 @@ def test_recipe_step_returns_rgba_and_what_it_matched(models: Path) -> None:
         rgb, [StepCall("isolate", {"prompt": "the cup", "model": TEST_MODEL})]
     )
     assert pixels.shape[2] == 4 and infos[0]["step"] == "isolate" and "cup" in infos[0]["matched"]
-    with pytest.raises(StepError, match=r"step 'isolate': no 'watch' found"):
-        apply_steps(rgb, [StepCall("isolate", {"prompt": "the watch", "model": TEST_MODEL})])
+    with pytest.raises(StepError, match=r"step 'isolate': no 'bicycle' found"):
+        apply_steps(rgb, [StepCall("isolate", {"prompt": "the bicycle", "model": TEST_MODEL})])
 
 
 def test_cli_isolate_writes_rgba_and_reports_no_match(models: Path, tmp_path: Path) -> None:
@@ -215,10 +215,10 @@ def test_cli_isolate_writes_rgba_and_reports_no_match(models: Path, tmp_path: Pa
     loaded = load_image(out, keep_alpha=True)
     assert loaded.pixels.shape[2] == 4 and loaded.pixels[..., 3].max() == 255
     miss = runner.invoke(
-        app, ["isolate", str(src), "--prompt", "the watch", "--out", str(tmp_path / "w.png")]
+        app, ["isolate", str(src), "--prompt", "the bicycle", "--out", str(tmp_path / "w.png")]
     )
     assert miss.exit_code == 2
-    assert "no 'watch' found; seen: cup" in miss.output
+    assert "no 'bicycle' found; seen: cup" in miss.output
     assert not (tmp_path / "w.png").exists()
     bad = runner.invoke(
         app, ["isolate", str(src), "--box", "1,2,3", "--out", str(tmp_path / "b.png")]

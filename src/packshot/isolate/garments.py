@@ -364,12 +364,19 @@ def garment_probability(rgb: ImageArray, parse: PersonParse, garment: Garment) -
     if solid.sum() < 0.002 * solid.size:
         return None
     face = _face_centre(parse)
+    worn = solid
     solid = _drop_headwear(solid, None if face is None else face[1])
+    if garment == "head":
+        # Headwear is what the other garments leave out: clothes above the face.
+        if face is None:
+            return None
+        solid = clothes & ~_drop_headwear(clothes, face[1])
+        worn = clothes
     if not solid.any():
         return None
-    upper_side = _upper_side(lab, solid, clothes)
-    other = np.zeros_like(solid)
-    if garment == "full":
+    upper_side = None if garment == "head" else _upper_side(lab, solid, clothes)
+    other = worn & ~solid
+    if garment in ("full", "head"):
         region = solid
     elif upper_side is None:
         # One garment: it is the top (or the dress), and there is no separate lower one.
