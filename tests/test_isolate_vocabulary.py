@@ -244,3 +244,15 @@ def test_a_whole_object_or_a_pair_passes_the_mask_check() -> None:
     # Two equal halves of something that should be one piece: doubted, not refused.
     single = check_mask(shoes, 100 * 320, parts=1)
     assert single.problem is None and single.factor < 1.0
+
+
+def test_a_mask_that_does_not_span_its_box_is_not_the_boxed_object() -> None:
+    # The localizer boxed a toy (100..300 x 100..300); the salient map held only a wheel
+    # in the box's corner, with nothing of the toy.
+    solid = np.zeros((400, 400), bool)
+    solid[220:300, 220:300] = True
+    box = Box(100, 100, 300, 300)
+    wheel = check_mask(solid, box.width * box.height, box=box)
+    assert wheel.factor == 0.0 and "spans 40% of the object's box" in (wheel.problem or "")
+    solid[110:300, 120:300] = True
+    assert check_mask(solid, box.width * box.height, box=box).problem is None

@@ -173,6 +173,7 @@ def _isolate_text(
             _reference_area(best.candidate),
             parts,
             MIN_PERSON_SHARE[garment] if garment else MIN_BOX_SHARE,
+            None if garment else best.candidate.box,
         )
         confidence = best.confidence * check.factor
         if check.problem is not None or confidence < min_confidence:

@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from packshot.ops.geometry import Box
+
 BoolArray = npt.NDArray[np.bool_]
 
 # A mask below this share of the photo is a speck, not a product.
@@ -30,6 +32,9 @@ CRUMB_SHARE = 0.01
 MIN_MAIN_SHARE = 0.6
 FULL_SHARE = 0.85
 HALF_SHARE = 0.5
+# A model's box is drawn around an object: the answer reaches across at least this share
+# of its width and of its height.
+MIN_SPAN = 0.5
 # More pieces of substance than this is a shredded mask, whatever their sizes.
 MAX_PIECES = 6
 
@@ -48,13 +53,19 @@ class MaskCheck:
 
 
 def check_mask(
-    solid: BoolArray, reference_area: int, parts: int = 1, min_share: float = MIN_BOX_SHARE
+    solid: BoolArray,
+    reference_area: int,
+    parts: int = 1,
+    min_share: float = MIN_BOX_SHARE,
+    box: Box | None = None,
 ) -> MaskCheck:
     """How plausible ``solid`` (the answer's opaque pixels, full photo) is as one object.
 
     ``reference_area``: the area of the box (or person) the answer was found in;
     ``parts``: how many pieces a whole answer may have (2 for a pair of shoes);
-    ``min_share``: the least share of ``reference_area`` an answer covers.
+    ``min_share``: the least share of ``reference_area`` an answer covers; ``box``: the
+    box a model drew around the object, which the answer spans (a localizer's box of a
+    plush toy whose map holds only a wheel beside it is not the toy).
     """
     area = int(solid.sum())
     if area == 0:
@@ -75,6 +86,18 @@ def check_mask(
         return MaskCheck(
             0.0, f"the mask is tiny ({share:.1%} of where it was found)", pieces, main_share
         )
+    if box is not None:
+        inside = solid[box.slices]
+        rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+        span = 0.0
+        if len(rows) and len(cols):
+            span = min(
+                (rows[-1] - rows[0] + 1) / box.height, (cols[-1] - cols[0] + 1) / box.width
+            )
+        if span < MIN_SPAN:
+            return MaskCheck(
+                0.0, f"the mask spans {span:.0%} of the object's box", pieces, main_share
+            )
     if pieces > MAX_PIECES or loose_share < MIN_MAIN_SHARE:
         return MaskCheck(
             0.0,
