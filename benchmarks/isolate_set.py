@@ -99,7 +99,7 @@ _COMPOSITES: list[tuple[str, str, str, list[Put], str, str]] = [
         "tune",
         "coffee",
         [Put("duck", 0.62, 0.98, 0.5)],
-        "the yellow rubber duck",
+        "the plush duck",
         "duck",
     ),
     (

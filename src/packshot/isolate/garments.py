@@ -35,8 +35,6 @@ _WAIST_BAND = 0.2
 # (Lab a, b) is this close to the main piece's (a grey cushion is 15-20 from denim).
 _SMALL_PIECE = 0.05
 _PIECE_HUE_DISTANCE = 10.0
-# A piece of a top or dress down to this share of the main one, of its hue, is kept too.
-_PARTED_PIECE = 0.15
 # A person crop this share of the photo reuses the whole photo's VOC person mask.
 _REUSE_SHARE = 0.5
 # Lightness weight when telling a garment's edge from the skin and hair beside it.
@@ -234,10 +232,9 @@ def _main_parts(
 ) -> BoolArray:
     """The garment's pieces: the main one (the largest, preferring one under the face at
     ``column``), other pieces joined to it through ``links`` (hair lying over a top) or,
-    without links, at least ``min_frac`` of its size (the other leg, an arm's width away);
-    given the crop's ``lab``, also smaller ones of the main piece's hue (the lap between
-    the forearms, in shadow; with links, a skirt parted from its bodice by the hands); and
-    thin parts hanging on any of them (a strap, a hem).
+    without links, at least ``min_frac`` of its size (the other leg, an arm's width away)
+    or, given the crop's ``lab``, smaller ones of the main piece's hue (the lap between the
+    forearms, in shadow), and thin parts hanging on any of them (a strap, a hem).
 
     Other pieces (a cushion the clothes map took for fabric) are dropped, also when a thin
     bridge joins them.
@@ -269,13 +266,6 @@ def _main_parts(
         group = joined[labels == main][0]
         keep = np.zeros(count, dtype=bool)
         keep[np.unique(labels[joined == group])] = True
-        if lab is not None:
-            # A large piece of the main one's hue is the same cloth parted by an arm or a
-            # held bag (a dress's skirt below the hands), not the sofa.
-            hue = np.median(lab[labels == main][:, 1:], axis=0)
-            for k in np.flatnonzero(~keep & (areas >= _PARTED_PIECE * areas[main])):
-                piece = np.median(lab[labels == k][:, 1:], axis=0)
-                keep[k] = float(np.linalg.norm(piece - hue)) < _PIECE_HUE_DISTANCE
     keep[main] = True
     keep[0] = False
     dropped = (labels > 0) & ~keep[labels]
@@ -406,7 +396,7 @@ def garment_probability(rgb: ImageArray, parse: PersonParse, garment: Garment) -
         # A top's pieces are one piece of cloth, or pieces parted by the hair over it; a
         # piece beyond an arm is the sofa.
         hair = parse.body_part("hair") > 0.5
-        region = _main_parts(region, None if face is None else face[0], hair, lab)
+        region = _main_parts(region, None if face is None else face[0], hair)
     if region.sum() < 0.001 * region.size:
         return None
     lab[..., 0] *= _EDGE_LIGHTNESS_WEIGHT

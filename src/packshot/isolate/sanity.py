@@ -91,9 +91,7 @@ def check_mask(
         rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
         span = 0.0
         if len(rows) and len(cols):
-            span = min(
-                (rows[-1] - rows[0] + 1) / box.height, (cols[-1] - cols[0] + 1) / box.width
-            )
+            span = min((rows[-1] - rows[0] + 1) / box.height, (cols[-1] - cols[0] + 1) / box.width)
         if span < MIN_SPAN:
             return MaskCheck(
                 0.0, f"the mask spans {span:.0%} of the object's box", pieces, main_share
