@@ -14,6 +14,7 @@ from conftest import TEST_MODEL
 from packshot.cli import app
 from packshot.errors import InputError
 from packshot.imageio import load_image
+from packshot.isolate.step import run as isolate_step
 from packshot.pipeline.listing import source_steps
 from packshot.pipeline.sources import Source, read_manifest
 from packshot.pipeline.steps import StepCall
@@ -59,8 +60,11 @@ def test_a_rows_prompt_is_the_isolate_step() -> None:
         StepCall("remove", {"text": True}),
         StepCall("isolate", {"model": "u2netp", "prompt": "the red handbag"}),
     )
-    # A row without a prompt runs the recipe as written.
+    # A row without a prompt runs the recipe as written; a bare isolate step then says
+    # what it lacks.
     assert source_steps(Source("T", "/y.jpg"), recipe) == recipe
+    with pytest.raises(InputError, match="or the manifest row a prompt column"):
+        isolate_step(np.zeros((32, 32, 3), np.uint8), {})
 
 
 @pytest.mark.slow
