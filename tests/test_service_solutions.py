@@ -175,9 +175,13 @@ def test_listing_isolates_the_prompted_product_and_returns_its_alt_text(
     job = wait_job(client, r.json()["status_url"], timeout=300)
     assert job["state"] == "done", job
     result = job["result"]
-    assert result["alt"] == "Red espresso cup"
-    [target] = result["targets"]
+    assert result["info"]["alt"] == "Red espresso cup"
+    [target] = result["info"]["targets"]
     assert target["state"] == "done" and target["file"] == "amazon-main.jpg"
     [image] = result["files"]
+    # The file's own record: isolated by the prompt, with the alt text beside it.
+    assert image["info"]["alt"] == "Red espresso cup"
+    [step] = image["info"]["steps"]
+    assert step["step"] == "isolate" and "cup" in step["matched"]
     got = decode(httpx.get(image["url"]).content)
     assert got.size == (2000, 2000)
