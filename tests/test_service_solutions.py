@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from packshot.models import registry
 from packshot.models.text import detect_text
-from servicekit import decode, new_key, photo_bytes, running_server, settings_for
+from servicekit import decode, new_key, photo_bytes, running_server, settings_for, wait_job
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +157,31 @@ def test_sentinel_scores_an_image_for_a_market(client: httpx.Client) -> None:
     assert all(
         {"value", "threshold", "passed", "fixable", "detail"} <= set(c) for c in checks.values()
     )
+
+
+@pytest.mark.slow
+def test_listing_isolates_the_prompted_product_and_returns_its_alt_text(
+    client: httpx.Client,
+) -> None:
+    body = {
+        "image_base64": _b64(photo_bytes("coffee")),
+        "market": ["amazon-main"],
+        "sku": "CUP-1",
+        "prompt": "the espresso cup",
+        "title": "Red espresso cup",
+    }
+    r = client.post("/v1/run/listing", json=body)
+    assert r.status_code == 202, r.text
+    job = wait_job(client, r.json()["status_url"], timeout=300)
+    assert job["state"] == "done", job
+    result = job["result"]
+    assert result["info"]["alt"] == "Red espresso cup"
+    [target] = result["info"]["targets"]
+    assert target["state"] == "done" and target["file"] == "amazon-main.jpg"
+    [image] = result["files"]
+    # The file's own record: isolated by the prompt, with the alt text beside it.
+    assert image["info"]["alt"] == "Red espresso cup"
+    [step] = image["info"]["steps"]
+    assert step["step"] == "isolate" and "cup" in step["matched"]
+    got = decode(httpx.get(image["url"]).content)
+    assert got.size == (2000, 2000)

@@ -74,3 +74,5 @@ def isolate_command(
             markup=False,
             soft_wrap=True,
         )
+        for note in result.notes:  # e.g. the noun was not understood
+            out.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)

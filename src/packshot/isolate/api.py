@@ -8,6 +8,7 @@ models did see, so the caller can retry with a box.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from packshot.isolate import segment
 from packshot.isolate.candidates import Candidate, Scene, covered, gather, iou
 from packshot.isolate.garments import pad_box
 from packshot.isolate.prompt import PointPrompt, TextPrompt, parse_box, parse_point, parse_text
+from packshot.isolate.sanity import MIN_BOX_SHARE, MIN_PERSON_SHARE, check_mask
 from packshot.isolate.scoring import MIN_COLOR_SHARE, Ranked, rank
 from packshot.isolate.vocabulary import Vocabulary, default_vocabulary
 from packshot.models.detect import detector, localizer
@@ -36,6 +38,11 @@ PointLike = str | Sequence[int]
 
 # Below this a text match is not reported as found: "never silently return the wrong thing".
 MIN_CONFIDENCE = 0.15
+# A prompt whose noun is unknown is matched by attributes and product-likeness alone: its
+# answer is that much less sure.
+UNKNOWN_NOUN = 0.7
+# Candidates tried, best first, until one's mask is a plausible object.
+MAX_TRIES = 3
 # Share of the image a point prompt looks at around its points when no box contains them.
 POINT_WINDOW = 0.5
 
@@ -52,6 +59,9 @@ class Isolation:
     source: str  # the models whose boxes/maps chose the object
     seen: str  # everything the models saw, "person 0.93, cup 0.90"
     timings: dict[str, float] = field(default_factory=dict)
+    understood: bool = True  # False: the prompt's noun was not in the vocabulary
+    notes: tuple[str, ...] = ()  # what a caller should know about the answer
+    mask: dict[str, object] = field(default_factory=dict)  # the mask check's figures
 
     @property
     def alpha(self) -> ImageArray:
@@ -67,6 +77,9 @@ class Isolation:
             "prompt": self.prompt,
             "source": self.source,
             "seen": self.seen,
+            "understood": self.understood,
+            **({"notes": list(self.notes)} if self.notes else {}),
+            **({"mask": self.mask} if self.mask else {}),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
@@ -122,31 +135,72 @@ def _isolate_text(
     t0 = time.perf_counter()
     parsed = parse_text(text, vocabulary, detector().labels)
     scene = Scene.observe(rgb)
-    candidates = gather(scene, parsed)
+    fallback = vocabulary.categories.get("object")
+    candidates = gather(scene, parsed, fallback)
     ranked = rank(candidates, parsed, vocabulary, rgb)
-    t1 = time.perf_counter()
-    best = ranked[0] if ranked else None
-    if best is None or best.confidence < min_confidence or _wrong_color(best, parsed):
-        raise NoMatchError(_no_match_message(parsed, ranked, scene))
-    prob = _draw(scene, best.candidate, parsed, model)
-    t2 = time.perf_counter()
-    rgba, alpha = segment.finish(rgb, prob)
-    t3 = time.perf_counter()
-    if not (alpha > 0.5).any():
-        raise NoMatchError(
-            f"found {_what(best)} at {_box_text(best.candidate.box)} but could not separate it "
-            f"from its surroundings; try a box prompt"
+    notes: list[str] = []
+    # An open-vocabulary model that found the noun understood it, known word or not.
+    read = {d.model for d in scene.open_vocab}
+    understood = parsed.understood or any(c.source in read for c in candidates)
+    if not understood:
+        notes.append(
+            f"{parsed.noun!r} is not a product word packshot knows: took the most "
+            "product-like object that fits the rest of the prompt"
         )
-    return Isolation(
-        rgba=rgba,
-        matched=_what(best),
-        confidence=best.confidence,
-        box=_extent(alpha),
-        prompt=text,
-        source=best.candidate.source,
-        seen=scene.seen(),
-        timings={"find_s": t1 - t0, "segment_s": t2 - t1, "refine_s": t3 - t2},
-    )
+        ranked = [dataclasses.replace(r, confidence=r.confidence * UNKNOWN_NOUN) for r in ranked]
+    t1 = time.perf_counter()
+    category = parsed.category or fallback
+    parts = 3 if category is not None and category.garment else 1
+    if category is not None and category.pair:
+        parts = max(parts, 2)
+    rejected: list[str] = []
+    segment_s = refine_s = 0.0
+    # The best few candidates, in rank order, until one's mask is a plausible object: the
+    # right box drawn as specks or shreds is a wrong answer, and the next one may be right.
+    for best in ranked[:MAX_TRIES]:
+        if best.confidence < min_confidence or _wrong_color(best, parsed):
+            break
+        t2 = time.perf_counter()
+        prob = _draw(scene, best.candidate, parsed, model)
+        t3 = time.perf_counter()
+        rgba, alpha = segment.finish(rgb, prob)
+        t4 = time.perf_counter()
+        segment_s += t3 - t2
+        refine_s += t4 - t3
+        garment = best.candidate.garment
+        check = check_mask(
+            alpha > 0.5,
+            _reference_area(best.candidate),
+            parts,
+            MIN_PERSON_SHARE[garment] if garment else MIN_BOX_SHARE,
+            None if garment else best.candidate.box,
+        )
+        confidence = best.confidence * check.factor
+        if check.problem is not None or confidence < min_confidence:
+            why = check.problem or f"its mask leaves confidence at {confidence:.2f}"
+            rejected.append(f"{_what(best)} at {_box_text(best.candidate.box)}: {why}")
+            continue
+        return Isolation(
+            rgba=rgba,
+            matched=_what(best),
+            confidence=confidence,
+            box=_extent(alpha),
+            prompt=text,
+            source=best.candidate.source,
+            seen=scene.seen(),
+            timings={"find_s": t1 - t0, "segment_s": segment_s, "refine_s": refine_s},
+            understood=understood,
+            notes=tuple(notes),
+            mask=check.info(),
+        )
+    raise NoMatchError(_no_match_message(parsed, ranked, scene, rejected))
+
+
+def _reference_area(c: Candidate) -> int:
+    """Where the answer was looked for: a garment's person, else its box."""
+    if c.person is not None:
+        return int(c.person.in_box.sum()) or c.box.width * c.box.height
+    return c.box.width * c.box.height
 
 
 def _wrong_color(best: Ranked, parsed: TextPrompt) -> bool:
@@ -172,10 +226,14 @@ def _box_text(b: Box) -> str:
     return f"{b.x0},{b.y0},{b.width},{b.height}"
 
 
-def _no_match_message(parsed: TextPrompt, ranked: list[Ranked], scene: Scene) -> str:
+def _no_match_message(
+    parsed: TextPrompt, ranked: list[Ranked], scene: Scene, rejected: list[str]
+) -> str:
     message = f"no {parsed.describe!r} found; seen: {scene.seen()}"
     if parsed.category is None:
-        message += f" ({parsed.noun!r} is not a category packshot knows; use a box or points)"
+        message += f" ({parsed.noun!r} is not a product word packshot knows)"
+    if rejected:
+        message += "; not a plausible object: " + "; ".join(rejected)
     elif ranked:
         near = ", ".join(
             f"{_what(r)} at {_box_text(r.candidate.box)} confidence {r.confidence:.2f}"

@@ -33,6 +33,8 @@ LOCALIZER_WEIGHT = 0.6
 CONFIDENT_OTHER = 0.5
 # Boxes of one object from two models overlap at least this much.
 SAME_OBJECT_IOU = 0.6
+# A detector box of a class weighs this much for a prompt whose noun is unknown.
+UNKNOWN_LABELLED = 0.5
 # A localizer box this many times its share of skin and hair loses that much confidence.
 BODY_PENALTY = 2.0
 
@@ -182,19 +184,31 @@ def _feet_factor(box: Box, people: list[Detection]) -> float:
     return 0.6
 
 
-def gather(scene: Scene, prompt: TextPrompt) -> list[Candidate]:
-    """Candidates for a parsed text prompt (empty when nothing fits)."""
+def gather(scene: Scene, prompt: TextPrompt, fallback: Category | None = None) -> list[Candidate]:
+    """Candidates for a parsed text prompt (empty when nothing fits).
+
+    A prompt whose noun is unknown (``prompt.category`` None) is matched as ``fallback``
+    (the vocabulary's catch-all "object"): every localized or detected thing but people,
+    weighted by how much it looks like a product."""
     chosen = _open_vocab(scene, prompt)
-    if chosen or prompt.category is None:
+    if chosen:
         return chosen
-    category = prompt.category
+    category = prompt.category or fallback
+    if category is None:
+        return []
     if category.garment is not None:
-        return _garments(scene, category)
-    generic = category.name == "object"
+        worn = _garments(scene, category)
+        if worn or not category.localized:
+            return worn
+        # Nobody wears it (folded, flat-lay, on a hanger): a localized thing may be it.
+    generic = category.generic
+    # A noun the vocabulary does not know is rarely one of the detector's classes (those
+    # are all in it): its boxes of a class count for less than unnamed localized ones.
+    labelled_weight = UNKNOWN_LABELLED if prompt.category is None else 1.0
     labelled = [
-        Candidate(d.box, d.label, d.score, d.model)
+        Candidate(d.box, d.label, d.score * labelled_weight, d.model)
         for d in scene.detections
-        if generic or d.label in category.coco
+        if (generic and d.label not in _NOT_PRODUCTS) or d.label in category.coco
     ]
     found = list(labelled)
     # The localizer adds boxes where the detector found none of the category, or where
@@ -209,11 +223,44 @@ def gather(scene: Scene, prompt: TextPrompt) -> list[Candidate]:
                 continue
             if not generic and _named_otherwise(obj.box, category, scene.detections):
                 continue
+            if generic and _named_person(obj.box, scene.detections):
+                continue
+            if category.garment and any(covered(obj.box, p.box) > 0.5 for p in scene.people):
+                continue  # a garment on a person is the parse's to find, not a box's
             score = LOCALIZER_WEIGHT * obj.score * _not_body(scene, obj.box)
             if category.feet:
                 score *= _feet_factor(obj.box, scene.people)
             found.append(Candidate(obj.box, prompt.noun, min(score, 1.0), obj.model))
-    return found
+    hw = (scene.rgb.shape[0], scene.rgb.shape[1])
+    for c in found:
+        # Floor, wall and backdrop boxes are no product (the localizer boxes them too).
+        c.score *= _not_backdrop(c.box, hw)
+    return [c for c in found if c.score > 0.0]
+
+
+# Detector classes that are never the product a catch-all prompt means.
+_NOT_PRODUCTS = frozenset({"person"})
+
+
+def _named_person(box: Box, detections: list[Detection]) -> bool:
+    """The localizer's box of a person (or most of one): no product."""
+    return any(
+        d.label == "person" and d.score >= CONFIDENT_OTHER and iou(box, d.box) >= 0.5
+        for d in detections
+    )
+
+
+def _not_backdrop(box: Box, hw: tuple[int, int]) -> float:
+    """1 for an object-sized box; less for one that is the photo's floor, wall or whole
+    frame (a box spanning the width at the bottom or top edge, or most of the photo)."""
+    height, width = hw
+    share = box.width * box.height / max(1, width * height)
+    if share > 0.9:
+        return 0.25
+    spans = box.width > 0.9 * width
+    if spans and (box.y1 >= height - 2 or box.y0 <= 1) and box.height < 0.5 * height:
+        return 0.4
+    return 1.0
 
 
 def _not_body(scene: Scene, box: Box) -> float:
@@ -246,11 +293,16 @@ def _not_body(scene: Scene, box: Box) -> float:
 def _named_otherwise(box: Box, category: Category, detections: list[Detection]) -> bool:
     """True when the detector confidently calls this box something the category is not
     (a "teddy bear" is no handbag; a handbag called "cake" is a known confusion), or the
-    box is a part of such a thing (people excepted: what they hold lies inside their box)."""
+    box is a part of such a thing (people and furniture excepted: what they hold or carry
+    lies inside their box, a bag on a table inside the table's)."""
     allowed = {*category.coco, *category.confusable}
     return any(
         d.score >= CONFIDENT_OTHER
         and d.label not in allowed
-        and (iou(box, d.box) >= 0.5 or (d.label != "person" and covered(box, d.box) > 0.7))
+        and (iou(box, d.box) >= 0.5 or (d.label not in _HOLDERS and covered(box, d.box) > 0.7))
         for d in detections
     )
+
+
+# Detector classes whose boxes hold other things: a box inside one is not a part of it.
+_HOLDERS = frozenset({"person", "diningtable", "bed", "sofa", "bench", "chair"})

@@ -351,6 +351,9 @@ def garment_probability(rgb: ImageArray, parse: PersonParse, garment: Garment) -
     """Probability map (crop-sized) of the garment of kind ``garment``, or None if absent."""
     lab = to_lab(np.ascontiguousarray(rgb[parse.crop.slices][..., :3]))
     body = np.maximum(parse.body_part("skin"), parse.body_part("hair"))
+    # Where the parser is surer of cloth than of skin it is cloth: a pink blouse is half
+    # "skin" to it, and taking all of that away left the blouse in shreds.
+    body = body * (body > parse.parts.clothes)
     # Hair strands over a top and the skin line at a neckline are fuzzy in a 512 px map: a
     # small margin around the body keeps them out of the garment.
     margin = max(1, round(0.004 * max(body.shape)))
@@ -364,12 +367,19 @@ def garment_probability(rgb: ImageArray, parse: PersonParse, garment: Garment) -
     if solid.sum() < 0.002 * solid.size:
         return None
     face = _face_centre(parse)
+    worn = solid
     solid = _drop_headwear(solid, None if face is None else face[1])
+    if garment == "head":
+        # Headwear is what the other garments leave out: clothes above the face.
+        if face is None:
+            return None
+        solid = clothes & ~_drop_headwear(clothes, face[1])
+        worn = clothes
     if not solid.any():
         return None
-    upper_side = _upper_side(lab, solid, clothes)
-    other = np.zeros_like(solid)
-    if garment == "full":
+    upper_side = None if garment == "head" else _upper_side(lab, solid, clothes)
+    other = worn & ~solid
+    if garment in ("full", "head"):
         region = solid
     elif upper_side is None:
         # One garment: it is the top (or the dress), and there is no separate lower one.

@@ -66,23 +66,56 @@ _FILLER = {
     "is",
     "this",
 }
+# Words that end the product's own phrase: "the dress on the model", "the bag with a strap".
+_PREPOSITIONS = {
+    "on",
+    "in",
+    "with",
+    "of",
+    "by",
+    "at",
+    "from",
+    "for",
+    "near",
+    "beside",
+    "next",
+    "under",
+    "behind",
+    "against",
+    "inside",
+    "onto",
+    "over",
+    "worn",
+    "held",
+    "wearing",
+    "holding",
+    "and",
+}
 _WORD = re.compile(r"[a-z][a-z'-]*")
 
 
 @dataclass(frozen=True)
 class TextPrompt:
-    """A parsed phrase: the category it names, colours, spatial/size preferences."""
+    """A parsed phrase: the category it names, colours, materials, spatial/size words.
+
+    ``category`` is None when the noun is not in the vocabulary: isolation then takes
+    the most product-like localized object that fits the other words, and says so."""
 
     text: str
     noun: str
     category: Category | None
     colors: tuple[str, ...] = ()
     spatial: tuple[Spatial, ...] = ()
+    materials: tuple[str, ...] = ()
 
     @property
     def describe(self) -> str:
         """The phrase as understood, for messages: ``red handbag``."""
         return " ".join((*self.colors, self.noun))
+
+    @property
+    def understood(self) -> bool:
+        return self.category is not None
 
 
 @dataclass(frozen=True)
@@ -93,22 +126,32 @@ class PointPrompt:
     negative: tuple[tuple[int, int], ...] = field(default=())
 
 
-def _singular(word: str) -> str:
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("ses", "shes", "ches", "xes")):
-        return word[:-2]
-    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
-        return word[:-1]
-    return word
+def _singulars(word: str) -> set[str]:
+    """``word`` and the singulars it may be the plural of (``vases`` -> ``vase``, ``vas``;
+    ``knives`` -> ``knife``): the vocabulary says which one is a word."""
+    forms = {word}
+    if len(word) <= 3 or word.endswith("ss"):
+        return forms
+    if word.endswith("s"):
+        forms.add(word[:-1])
+    if word.endswith("es"):
+        forms.add(word[:-2])
+    if word.endswith("ies"):
+        forms.add(word[:-3] + "y")
+    if word.endswith("ves"):
+        forms |= {word[:-3] + "f", word[:-3] + "fe"}
+    return forms
 
 
 def parse_text(text: str, vocabulary: Vocabulary, labels: tuple[str, ...] = ()) -> TextPrompt:
     """Parse ``text``; ``labels`` are the detector's class names (categories of their own).
 
-    The longest phrase of the vocabulary found in the text names the category ("tank top"
-    wins over "top"); a phrase with no known noun keeps its last content word as ``noun``
-    and ``category`` None, so the caller can say what it could not find.
+    The product noun is the vocabulary phrase that is, in order: a product rather than the
+    catch-all "object" ("the set of knives" is knives), not a place word ("top" in "the
+    cup on top"), before the first preposition ("the dress on the model" is the dress),
+    the longest ("bedside table" over "bed"), the last ("the leather bag"). A shade before
+    a colour ("light blue") is part of the colour, never the noun ("light"). A phrase with
+    no known noun keeps its last content word as ``noun`` and ``category`` None.
     """
     if not text or not text.strip():
         raise InputError('prompt: the text prompt is empty; say what to isolate ("the handbag")')
@@ -118,28 +161,39 @@ def parse_text(text: str, vocabulary: Vocabulary, labels: tuple[str, ...] = ()) 
     if not words:
         raise InputError(f"prompt: {text!r} has no words")
     terms = vocabulary.terms(labels)
-    colors: list[str] = []
-    spatial: list[Spatial] = []
-    # (not a spatial word, length, position, category, phrase): "top" in "the cup on top"
-    # is a place, not the garment; then longer phrases ("tank top" over "top"), then later
-    # ones ("the bag of the model" is rare; "the mug, the cup" names the last one asked).
-    best: tuple[bool, int, int, Category, str] | None = None
+    shade = {
+        i
+        for i, w in enumerate(words[:-1])
+        if w in vocabulary.shades and vocabulary.color(words[i + 1]) is not None
+    }
+    head_end = next((i for i, w in enumerate(words) if i > 0 and w in _PREPOSITIONS), len(words))
+    best: tuple[bool, bool, bool, int, int, Category, str] | None = None
     for n in (3, 2, 1):
         for i in range(len(words) - n + 1):
+            if shade & set(range(i, i + n)):
+                continue
             phrase_words = words[i : i + n]
             for candidate in {
-                " ".join(phrase_words),
-                " ".join([*phrase_words[:-1], _singular(phrase_words[-1])]),
+                " ".join([*phrase_words[:-1], last]) for last in _singulars(phrase_words[-1])
             }:
                 category = terms.get(candidate)
                 if category is None:
                     continue
-                key = (candidate not in SPATIAL_WORDS, n, i)
-                if best is None or key > best[:3]:
+                key = (
+                    category.name != "object",
+                    candidate not in SPATIAL_WORDS,
+                    i + n <= head_end,
+                    n,
+                    i,
+                )
+                if best is None or key > best[:5]:
                     best = (*key, category, candidate)
-    used: set[int] = set()
+    used: set[int] = set(shade)
     if best is not None:
-        used = set(range(best[2], best[2] + best[1]))
+        used |= set(range(best[4], best[4] + best[3]))
+    colors: list[str] = []
+    spatial: list[Spatial] = []
+    materials: list[str] = []
     for i, word in enumerate(words):
         if i in used:
             continue
@@ -148,23 +202,30 @@ def parse_text(text: str, vocabulary: Vocabulary, labels: tuple[str, ...] = ()) 
             colors.append(color)
         elif word in SPATIAL_WORDS:
             spatial.append(SPATIAL_WORDS[word])
+        if word in vocabulary.materials:
+            materials.append(word)
+    found = (
+        tuple(dict.fromkeys(colors)),
+        tuple(dict.fromkeys(spatial)),
+        tuple(dict.fromkeys(materials)),
+    )
     if best is not None:
-        return TextPrompt(
-            text, best[4], best[3], tuple(dict.fromkeys(colors)), tuple(dict.fromkeys(spatial))
-        )
+        return TextPrompt(text, best[6], best[5], *found)
     content = [
         w
-        for w in words
-        if w not in _FILLER and w not in SPATIAL_WORDS and vocabulary.color(w) is None
+        for i, w in enumerate(words[:head_end])
+        if i not in used
+        and w not in _FILLER
+        and w not in _PREPOSITIONS
+        and w not in SPATIAL_WORDS
+        and w not in vocabulary.materials
+        and vocabulary.color(w) is None
     ]
-    if not content and (colors or spatial):
+    if not content and (colors or spatial or materials):
         # "the red one", "the one on the left": any object.
-        category = vocabulary.categories.get("object")
-        return TextPrompt(
-            text, "object", category, tuple(dict.fromkeys(colors)), tuple(dict.fromkeys(spatial))
-        )
+        return TextPrompt(text, "object", vocabulary.categories.get("object"), *found)
     noun = content[-1] if content else words[-1]
-    return TextPrompt(text, noun, None, tuple(dict.fromkeys(colors)), tuple(dict.fromkeys(spatial)))
+    return TextPrompt(text, noun, None, *found)
 
 
 def _ints(value: str, count: int, what: str, example: str) -> list[int]:

@@ -63,6 +63,12 @@ def run(pixels: ImageArray, params: Mapping[str, Any]) -> StepResult:
         raise InputError(
             f"isolate.{unknown[0]}: unknown parameter; expected one of {', '.join(PARAMS)}"
         )
+    if not any(params.get(k) for k in ("prompt", "box", "points", "negative_points")):
+        # A recipe's bare `- isolate` takes each manifest row's prompt; this row has none.
+        raise InputError(
+            "isolate: nothing to isolate; give the step a prompt, box or points, or the "
+            "manifest row a prompt column"
+        )
     min_confidence = params.get("min_confidence", MIN_CONFIDENCE)
     if not isinstance(min_confidence, int | float) or isinstance(min_confidence, bool):
         raise InputError(f"isolate.min_confidence: expected a number 0..1, got {min_confidence!r}")

@@ -20,8 +20,8 @@ import numpy.typing as npt
 
 from packshot.errors import PackshotError
 
-Garment = Literal["upper", "lower", "full"]
-GARMENTS: tuple[Garment, ...] = ("upper", "lower", "full")
+Garment = Literal["upper", "lower", "full", "head"]
+GARMENTS: tuple[Garment, ...] = ("upper", "lower", "full", "head")
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,13 @@ class Category:
     held: bool = False
     feet: bool = False
     confusable: tuple[str, ...] = ()
+    group: str = ""
+    pair: bool = False
+
+    @property
+    def generic(self) -> bool:
+        """The catch-all "object" / "product": any localized thing."""
+        return self.name == "object"
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: look-ups are cached per instance
@@ -44,6 +51,8 @@ class Vocabulary:
     categories: Mapping[str, Category]
     colors: Mapping[str, tuple[tuple[int, int, int], ...]]
     color_synonyms: Mapping[str, str]
+    materials: frozenset[str] = frozenset()
+    shades: frozenset[str] = frozenset()
 
     def terms(self, extra_labels: Iterable[str] = ()) -> dict[str, Category]:
         """Every term (lower case) -> its category; ``extra_labels`` (a detector's class
@@ -101,6 +110,7 @@ def _parse(raw: Mapping[str, Any], origin: str) -> Vocabulary:
         return VocabularyError(f"{origin}: {message}")
 
     categories: dict[str, Category] = {}
+    claimed: dict[str, str] = {}
     for name, table in dict(raw.get("categories", {})).items():
         if not isinstance(table, dict):
             raise bad(f"[categories.{name}] must be a table")
@@ -111,6 +121,10 @@ def _parse(raw: Mapping[str, Any], origin: str) -> Vocabulary:
         if garment is not None and garment not in GARMENTS:
             raise bad(f"[categories.{name}] garment must be one of {', '.join(GARMENTS)}")
         voc = table.get("voc")
+        for term in terms:
+            owner = claimed.setdefault(term.lower(), name)
+            if owner != name:
+                raise bad(f"[categories.{name}] term {term!r} is already a term of {owner!r}")
         categories[name] = Category(
             name=name,
             terms=tuple(t.lower() for t in terms),
@@ -121,6 +135,8 @@ def _parse(raw: Mapping[str, Any], origin: str) -> Vocabulary:
             held=bool(table.get("held", False)),
             feet=bool(table.get("feet", False)),
             confusable=tuple(str(c) for c in table.get("confusable", [])),
+            group=str(table.get("group", "")),
+            pair=bool(table.get("pair", False)),
         )
     colors: dict[str, tuple[tuple[int, int, int], ...]] = {}
     for name, protos in dict(raw.get("colors", {})).items():
@@ -139,7 +155,13 @@ def _parse(raw: Mapping[str, Any], origin: str) -> Vocabulary:
             raise bad(f"color_synonyms.{word} names unknown colour {target!r}")
     if not categories or not colors:
         raise bad("needs [categories.*] tables and a [colors] table")
-    return Vocabulary(categories, colors, synonyms)
+    words: dict[str, frozenset[str]] = {}
+    for key in ("materials", "shades"):
+        listed = dict(raw.get(key, {})).get("words", [])
+        if not isinstance(listed, list) or not all(isinstance(w, str) and w for w in listed):
+            raise bad(f"{key}.words must be a list of words")
+        words[key] = frozenset(w.lower() for w in listed)
+    return Vocabulary(categories, colors, synonyms, words["materials"], words["shades"])
 
 
 @functools.lru_cache(maxsize=1)

@@ -348,6 +348,7 @@ def process_source(
     Never raises for a bad image or a failing target: the failure is the record.
     """
     t0 = time.perf_counter()
+    steps = source_steps(source, steps)
     try:
         loaded = load_source(source)
         pixels, step_infos = apply_steps(loaded.pixels, steps)
@@ -364,6 +365,7 @@ def process_source(
     shared: dict[str, Any] = {"cutout_s": round(time.perf_counter() - t0, 3), "model": cut.model}
     if step_infos:
         shared["steps"] = step_infos
+    shared.update(_row_fields(source))
     records = []
     cuts = {model: cut}  # cutouts by ensemble, shared by the targets' candidates
     for preset in presets:
@@ -375,6 +377,7 @@ def process_source(
             write_bytes(target, data)
             for k, extra in enumerate(best.extras, start=2):
                 write_bytes(target.with_suffix(f".alt{k}{target.suffix}"), extra)
+            sidecar = _write_sidecar(target, source, preset, step_infos)
         except PackshotError as exc:
             records.append(_failed(source, preset, str(exc)))
             continue
@@ -394,6 +397,7 @@ def process_source(
             "gate_s": round(gate_s, 3),
             "gate": gate.as_dict(),
             **({"candidates": best.ranking} if best.ranking else {}),
+            **({"sidecar": str(sidecar)} if sidecar is not None else {}),
         }
         held = not gate.delivered
         records.append(
@@ -409,6 +413,58 @@ def process_source(
             )
         )
     return records
+
+
+def source_steps(source: Source, steps: Sequence[StepCall]) -> tuple[StepCall, ...]:
+    """The steps one source runs: the recipe's, with its manifest row's ``prompt``.
+
+    The row names its own product: its prompt is the isolate step's (in place of a
+    recipe's own prompt, box or points), and without an isolate step in the recipe,
+    isolation runs first. A recipe's bare ``- isolate`` takes each row's prompt (a row
+    without one fails alone, saying so)."""
+    if not source.prompt:
+        return tuple(steps)
+    geometry = ("prompt", "box", "points", "negative_points")
+    calls, placed = [], False
+    for call in steps:
+        if call.name == "isolate" and not placed:
+            params = {k: v for k, v in call.params.items() if k not in geometry}
+            call = dataclasses.replace(call, params={**params, "prompt": source.prompt})
+            placed = True
+        calls.append(call)
+    if not placed:
+        calls.insert(0, StepCall.resolved("isolate", {"prompt": source.prompt}))
+    return tuple(calls)
+
+
+def _row_fields(source: Source) -> dict[str, str]:
+    """The manifest row's per-SKU text, for the report: prompt, title, alt text."""
+    fields = {"prompt": source.prompt, "title": source.title, "alt": source.alt_text}
+    return {k: v for k, v in fields.items() if v}
+
+
+def _write_sidecar(
+    target: Path, source: Source, preset: Preset, step_infos: Sequence[dict[str, Any]]
+) -> Path | None:
+    """``<target>.json`` beside an output whose row gives alt text (a shop's image alt,
+    title and what was isolated), for uploaders that read the alt from a file."""
+    alt = source.alt_text
+    if not alt:
+        return None
+    isolated = next((i for i in reversed(step_infos) if i.get("step") == "isolate"), None)
+    data: dict[str, Any] = {
+        "sku": source.sku,
+        "target": preset.name,
+        "file": target.name,
+        "alt": alt,
+        **({"title": source.title} if source.title else {}),
+        **({"prompt": source.prompt} if source.prompt else {}),
+    }
+    if isolated is not None:
+        data["isolated"] = {k: isolated.get(k) for k in ("matched", "confidence", "understood")}
+    sidecar = target.with_suffix(".json")
+    write_bytes(sidecar, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+    return sidecar
 
 
 def _failed(source: Source, preset: Preset, error: str) -> TargetRecord:
@@ -453,7 +509,9 @@ def run_listing(
                 [
                     p
                     for p in presets
-                    if not manifest.is_done(src.sku, p.name, fingerprint(p, model, steps))
+                    if not manifest.is_done(
+                        src.sku, p.name, fingerprint(p, model, source_steps(src, steps))
+                    )
                 ],
             )
             for src in sources
@@ -497,7 +555,8 @@ def _process_item(
             except PackshotError as exc:
                 return [_failed(source, p, str(exc)) for p in presets]
         local_out = Path(tmp, "out") if storage.is_remote(out) else Path(out)
-        records = process_source(Source(source.sku, local), presets, local_out, model, steps)
+        staged = dataclasses.replace(source, location=local)
+        records = process_source(staged, presets, local_out, model, steps)
         return [_publish(rec, source, local, local_out, out) for rec in records]
 
 
@@ -510,11 +569,16 @@ def _publish(
     if not (rec.ok or rec.held) or rec.output is None or not storage.is_remote(out):
         return rec
     target = storage.join(out, *Path(rec.output).relative_to(local_out).parts)
+    info = dict(rec.info)
     try:
         storage.write_bytes(target, Path(rec.output).read_bytes())
+        if "sidecar" in info:
+            local_sidecar = Path(str(info["sidecar"]))
+            info["sidecar"] = storage.join(out, *local_sidecar.relative_to(local_out).parts)
+            storage.write_bytes(info["sidecar"], local_sidecar.read_bytes())
     except PackshotError as exc:
         return dataclasses.replace(rec, state="failed", output=None, bytes=None, error=str(exc))
-    return dataclasses.replace(rec, output=target)
+    return dataclasses.replace(rec, output=target, info=info)
 
 
 def _run(
@@ -544,4 +608,4 @@ def _run(
 def _absolute(src: Source) -> Source:
     if src.is_url or storage.is_remote(src.location):
         return src
-    return Source(src.sku, os.path.abspath(src.location))
+    return dataclasses.replace(src, location=os.path.abspath(src.location))

@@ -8,7 +8,8 @@ extends a preset::
     cutout: {model: u2net}
     steps:                          # optional, run on each source in order first
       - remove: {text: true}
-      - isolate: {prompt: "the handbag"}
+      - isolate: {prompt: "the handbag"}   # or a bare `- isolate`: each manifest
+                                          # row's `prompt` column names its product
     targets:
       - amazon-main                 # a preset as it is (same as `- preset: amazon-main`)
       - preset: shopify             # a preset with fields changed

@@ -4,14 +4,17 @@ A source is named by a SKU (the file's stem unless a manifest gives one) and a l
 (a local path, an http(s) URL, or a storage URL such as ``s3://`` read through
 :mod:`packshot.pipeline.storage`). Manifests are CSV (a header with ``sku`` and one of
 ``image``, ``image_url``, ``path``, ``url``) or JSON (a list of objects with the same keys).
+Optional per-SKU columns: ``prompt`` (the product to isolate first: "the red handbag"),
+``title`` (the product's name) and ``alt`` (the image's alt text; the title when empty).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,9 @@ from packshot.imageio import LoadedImage, iter_image_files, load_image
 from packshot.pipeline.storage import is_remote
 
 LOCATION_KEYS = ("image", "image_url", "path", "url")
+TEXT_KEYS = ("prompt", "title", "alt")
+# Shopify caps alt text at 512 characters; a prompt is parsed as a short phrase.
+MAX_TEXT = {"prompt": 200, "title": 512, "alt": 512}
 MANIFEST_SUFFIXES = (".csv", ".json")
 # Source downloads: large enough for a 100 MP TIFF, bounded so a hostile URL cannot fill RAM.
 MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
@@ -34,6 +40,14 @@ class Source:
 
     sku: str
     location: str
+    prompt: str | None = None  # isolate this product first (a text prompt)
+    title: str | None = None
+    alt: str | None = None  # alt text of the outputs; the title when not given
+
+    @property
+    def alt_text(self) -> str | None:
+        """The outputs' alt text: the row's ``alt``, else its ``title``."""
+        return self.alt or self.title
 
     @property
     def is_url(self) -> bool:
@@ -86,8 +100,22 @@ def read_manifest(path: Path) -> list[Source]:
         if not location.startswith(("http://", "https://")) and not is_remote(location):
             location = str((path.parent / location).resolve())
         sku = str(row.get("sku") or "").strip() or Path(location.split("?")[0]).stem
-        sources.append(Source(safe_sku(sku), location))
+        fields = {key: _text_field(row, key, where) for key in TEXT_KEYS}
+        sources.append(Source(safe_sku(sku), location, **fields))
     return sources
+
+
+def _text_field(row: Mapping[str, object], key: str, where: str) -> str | None:
+    """A row's optional text column, stripped; None when absent or empty."""
+    value = row.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InputError(f"{where}: {key} must be text, got {type(value).__name__}")
+    text = " ".join(value.split())
+    if len(text) > MAX_TEXT[key]:
+        raise InputError(f"{where}: {key} is {len(text)} characters; keep it under {MAX_TEXT[key]}")
+    return text or None
 
 
 def _unique_skus(sources: list[Source]) -> list[Source]:
@@ -96,7 +124,7 @@ def _unique_skus(sources: list[Source]) -> list[Source]:
     for src in sources:
         count = seen.get(src.sku.lower(), 0) + 1
         seen[src.sku.lower()] = count
-        unique.append(src if count == 1 else Source(f"{src.sku}-{count}", src.location))
+        unique.append(src if count == 1 else dataclasses.replace(src, sku=f"{src.sku}-{count}"))
     return unique
 
 

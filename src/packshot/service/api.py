@@ -33,6 +33,8 @@ _IMAGE_FIELDS = {
 _RUN_FIELDS: dict[str, Any] = {
     **_IMAGE_FIELDS,
     "prompt": {"type": "string"},
+    "title": {"type": "string", "description": "listing: the product's title"},
+    "alt": {"type": "string", "description": "listing: the images' alt text (default: title)"},
     "aspect_ratio": {"type": "string", "example": "1:1"},
     "resolution": {"type": "string", "enum": ["1K", "2K", "4K"]},
     "color": {"type": "string", "example": "#FFFFFF"},

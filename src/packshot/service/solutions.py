@@ -21,6 +21,7 @@ delivery and shown on the review page instead.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,7 @@ from packshot.pipeline.repair import (
     replace_background,
     scene_params,
 )
-from packshot.pipeline.sources import safe_sku
+from packshot.pipeline.sources import TEXT_KEYS, safe_sku
 from packshot.presets import (
     ASPECTS,
     Preset,
@@ -236,8 +237,14 @@ def listing(req: RunRequest) -> RunResult:
     source = req.work_dir / "source" / f"{sku}.{suffix}"
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_bytes(req.images["image"])
+    # The per-SKU fields go through a one-row manifest: the batch's own way of reading them.
+    row = {"sku": sku, "image": source.name}
+    row.update({k: v for k in TEXT_KEYS if (v := text_field(req.fields, k)) is not None})
+    manifest = source.parent / "manifest.json"
+    manifest.write_text(json.dumps([row]), encoding="utf-8")
     out_dir = req.work_dir / "out"
-    records = run_listing([source], presets, out_dir, model=req.cutout_model, workers=1)
+    records = run_listing([manifest], presets, out_dir, model=req.cutout_model, workers=1)
+    alt = next((r.info["alt"] for r in records if r.info.get("alt")), None)
     files = []
     targets = []
     for rec in records:
@@ -261,7 +268,8 @@ def listing(req: RunRequest) -> RunResult:
     failed = [t for t in targets if t["state"] != "done"]
     if failed and not files:
         raise InputError("; ".join(str(t["error"]) for t in failed))
-    return RunResult(files, {"sku": sku, "targets": targets})
+    extra = {"alt": alt} if alt else {}
+    return RunResult(files, {"sku": sku, **extra, "targets": targets})
 
 
 def _mask(req: RunRequest, width: int, height: int) -> Any:
@@ -408,7 +416,8 @@ SOLUTIONS: dict[str, Solution] = {
         ),
         Solution(
             "listing",
-            "Every 'market' image for one photo (asynchronous).",
+            "Every 'market' image for one photo (asynchronous); optional 'prompt' isolates "
+            "the product first, 'title' / 'alt' give the alt text.",
             listing,
             asynchronous=True,
         ),
