@@ -24,7 +24,7 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -41,6 +41,10 @@ from packshot.presets import format_bytes
 
 TIMES = "\N{MULTIPLICATION SIGN}"
 
+PANELS = "_report"
+PANEL_CHUNK = 200
+"""Check panels per ``_report/checks-NNNN.js`` file (about 300 KB of a real batch's)."""
+
 VERDICTS = ("delivered", "fixed", "held", "failed")
 """A cell's verdict: the gate's (delivered = ``deliver``), or failed (no output)."""
 
@@ -52,10 +56,15 @@ def _thumbnail(image: str | None, thumb: Path) -> Path | None:
         return None
     src = Path(image)
     try:
-        if thumb.stat().st_mtime >= src.stat().st_mtime:
-            return thumb
+        made = thumb.stat().st_mtime
     except OSError:
-        pass
+        made = None
+    try:
+        changed: float | None = src.stat().st_mtime
+    except OSError:
+        changed = None  # moved or deleted since: the batch's thumbnail still shows it
+    if made is not None and (changed is None or made >= changed):
+        return thumb
     try:
         write_thumbnail(load_image(src).pixels, thumb)
     except (PackshotError, OSError):
@@ -106,7 +115,8 @@ class _Wording:
     value: Callable[[float, float | None], str]
     """The measured value (and the limit it is compared with) in words."""
     limit: Callable[[float], str] | None = None
-    at_least: bool = False
+    op: str = "≤"
+    """How the value meets the limit: ``≤`` (a maximum), ``≥`` (a minimum), ``=``."""
 
 
 def _pct(label: str) -> Callable[[float, float | None], str]:
@@ -119,7 +129,7 @@ def _levels(label: str) -> Callable[[float, float | None], str]:
 
 _WORDING: Mapping[str, _Wording] = {
     "background_purity": _Wording(
-        "background not pure", _pct("background"), lambda t: percent(t), at_least=True
+        "background not pure", _pct("background"), lambda t: percent(t), "≥"
     ),
     "edge_halo": _Wording("halo around the product", _pct("halo"), lambda t: percent(t)),
     "edge_contamination": _Wording(
@@ -129,7 +139,7 @@ _WORDING: Mapping[str, _Wording] = {
         "frame around the image", lambda v, _t: f"border {number(v, 0)} px", lambda t: "none"
     ),
     "frame_fill": _Wording(
-        "product too small in the frame", _pct("fill"), lambda t: percent(t), at_least=True
+        "product too small in the frame", _pct("fill"), lambda t: percent(t), "≥"
     ),
     "product_cut_off": _Wording(
         "product cut off",
@@ -137,10 +147,13 @@ _WORDING: Mapping[str, _Wording] = {
         lambda t: "none",
     ),
     "resolution": _Wording(
-        "too few pixels", lambda v, _t: f"{number(v, 2)}x the minimum", lambda t: "1x", True
+        "too few pixels", lambda v, _t: f"{number(v, 2)}x the minimum", lambda t: "1x", "≥"
     ),
     "aspect_ratio": _Wording(
-        "wrong aspect ratio", lambda v, _t: f"aspect {number(v, 3)}:1", lambda t: number(t, 3)
+        "wrong aspect ratio",
+        lambda v, _t: f"aspect {number(v, 3)}:1",
+        lambda t: f"{number(t, 3)}:1",
+        "=",
     ),
     "file_size": _Wording("file too large", lambda v, _t: _bytes(v), _bytes),
     "text": _Wording(
@@ -165,7 +178,7 @@ _WORDING: Mapping[str, _Wording] = {
         "colour changed", lambda v, _t: f"colour shift {number(v, 1)} ΔE", lambda t: number(t, 1)
     ),
     "sharpness": _Wording(
-        "soft edges", lambda v, _t: f"sharpness {number(v, 2)}", lambda t: number(t, 2), True
+        "soft edges", lambda v, _t: f"sharpness {number(v, 2)}", lambda t: number(t, 2), "≥"
     ),
     "visible_seams": _Wording(
         "visible seams where the photo was extended",
@@ -206,7 +219,7 @@ def check_words(check: Mapping[str, Any]) -> tuple[str, str]:
     bound = wording.limit(limit_num)
     if bound == "none":
         return said, "none allowed"
-    return said, f"{'≥' if wording.at_least else '≤'} {bound}"
+    return said, f"{wording.op} {bound}"
 
 
 def _plain(value: object) -> object:
@@ -305,12 +318,13 @@ def _facts(rec: TargetRecord) -> str:
     return " · ".join(parts)
 
 
-def _failure(rec: TargetRecord) -> str:
-    """The error without the source's path (the row already says which SKU)."""
-    error = rec.error or "failed"
-    for prefix in (f"{rec.source}: ", f"{rec.source} -> {rec.target}: "):
-        if error.startswith(prefix):
-            return error[len(prefix) :]
+def _failure(error: str | None, source: str) -> str:
+    """The error without the source's path (the row already says which file)."""
+    error = error or "failed"
+    if error.startswith(f"{source}: "):
+        return error[len(source) + 2 :]
+    if error.startswith(f"{source} -> ") and ": " in error:
+        return error.split(": ", 1)[1]
     return error
 
 
@@ -342,7 +356,9 @@ def _panel(rec: TargetRecord, verdict: str) -> dict[str, Any]:
         "sku": rec.sku,
         "target": rec.target,
         "verdict": verdict,
-        "reasons": [str(r) for r in gate.get("reasons", []) if "no automatic fix" not in str(r)],
+        "reasons": [
+            _reason(str(r)) for r in gate.get("reasons", []) if "no automatic fix" not in r
+        ],
         "checks": checks,
         "facts": facts,
     }
@@ -360,6 +376,12 @@ def _panel(rec: TargetRecord, verdict: str) -> dict[str, Any]:
             if isinstance(c, dict)
         ]
     return panel
+
+
+def _reason(reason: str) -> str:
+    """A gate reason (``check: detail``) with the check in words."""
+    name, sep, detail = reason.partition(": ")
+    return f"{check_label(name)}: {detail}" if sep and name in _WORDING else reason
 
 
 def _rel(path: str | Path, out_dir: Path) -> str:
@@ -420,7 +442,7 @@ def listing_rows(
                     None,
                     None,
                     f"{described}: {rec.target} not made",
-                    _failure(rec),
+                    _failure(rec.error, rec.source),
                     "",
                     panel=_panel(rec, "failed"),
                 )
@@ -481,7 +503,7 @@ def summarize(
             for check in _failed_checks(rec) or [{"name": "held"}]:
                 reasons.setdefault(str(check.get("name")), []).append((rec.sku, rec.target))
         elif verdict == "failed":
-            failures.setdefault(_failure(rec), []).append((rec.sku, rec.target))
+            failures.setdefault(_failure(rec.error, rec.source), []).append((rec.sku, rec.target))
 
     def ranked(groups: dict[str, list[tuple[str, str]]]) -> list[tuple[str, list[Any]]]:
         return sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
@@ -504,7 +526,8 @@ def money(amount: float) -> str:
     if amount >= 1 or amount == 0:
         return f"${amount:,.2f}"
     digits = max(2, 1 - math.floor(math.log10(amount)))  # two significant figures
-    return f"${amount:.{min(digits, 8)}f}"
+    text = f"{amount:.{min(digits, 8)}f}".rstrip("0")
+    return "$" + (text if len(text.split(".")[1]) >= 2 else f"{float(text):.2f}")
 
 
 # --------------------------------------------------------------------------- HTML
@@ -546,11 +569,12 @@ def _cell_html(row: Row, cell: Cell, panel_index: int | None) -> str:
         img = f'<span class="msg">{_e(cell.headline)}</span>'
     else:
         img = '<span class="msg">no preview</span>'
-    label = f"{row.sku} {cell.column}"
     if cell.link:
-        thumb = f'<a class="thumb" href="{_e(cell.link)}" aria-label="{_e(label)}">{img}</a>'
+        thumb = f'<a class="thumb" href="{_e(cell.link)}">{img}</a>'
     else:
-        thumb = f'<div class="thumb" tabindex="-1" aria-label="{_e(label)}">{img}</div>'
+        thumb = (
+            f'<div class="thumb" tabindex="-1" role="img" aria-label="{_e(cell.alt)}">{img}</div>'
+        )
     if cell.column == "source":
         return (
             f'<div {attrs}>{thumb}<div class="why"><b class="sku">{_e(row.sku)}</b></div>'
@@ -602,9 +626,10 @@ def _grid_html(
             cells.append(_cell_html(row, cell, index))
         body.append(f'<div class="row" role="row" data-sku="{_e(row.sku)}">{"".join(cells)}</div>')
     grid = (
-        f'<div class="grid" role="table" aria-label="outputs by SKU and target" '
+        '<div class="gridwrap"><div class="grid" role="table" '
+        'aria-label="outputs by SKU and target" '
         f'aria-rowcount="{len(rows) + 1}" style="--cols:{len(columns) + 1}">'
-        f'<div class="row headrow" role="row">{head}</div>{"".join(body)}</div>'
+        f'<div class="row headrow" role="row">{head}</div>{"".join(body)}</div></div>'
     )
     return grid, panels
 
@@ -711,13 +736,22 @@ def _summary_html(summary: Summary, columns: Sequence[str], n_skus: int) -> str:
     )
 
 
-def _toolbar_html(columns: Sequence[str], totals: Counter[str]) -> str:
-    shows = (
-        ("all", "All"),
-        ("attention", "Held or failed"),
-        ("held", "Held"),
-        ("failed", "Failed"),
-    )
+LISTING_FILTERS = (
+    ("all", "All"),
+    ("attention", "Held or failed"),
+    ("held", "Held"),
+    ("failed", "Failed"),
+)
+
+
+def _toolbar_html(
+    columns: Sequence[str],
+    n_rows: int,
+    *,
+    noun: str = "SKUs",
+    column: str = "target",
+    shows: Sequence[tuple[str, str]] = LISTING_FILTERS,
+) -> str:
     buttons = "".join(
         f'<button type="button" data-show="{key}" aria-pressed="{str(key == "all").lower()}">'
         f"{label}</button>"
@@ -727,22 +761,47 @@ def _toolbar_html(columns: Sequence[str], totals: Counter[str]) -> str:
     return (
         '<div class="toolbar" role="toolbar" aria-label="filters">'
         f'<span class="group" role="group" aria-label="show">{buttons}</span>'
-        f'<label>target <select id="f-target"><option value="">all targets</option>{options}'
+        f'<label>{column} <select id="f-target"><option value="">every {column}</option>{options}'
         "</select></label>"
         '<span id="f-check" hidden><span></span> <button type="button" id="f-check-clear">'
         "show every reason</button></span>"
-        '<span id="f-count" role="status" aria-live="polite"></span></div>'
+        f'<span id="f-count" role="status" aria-live="polite" data-noun="{noun}">'
+        f"{n_rows} of {n_rows} {noun}</span></div>"
     )
 
 
-def _page(title: str, lede: str, body: str, data: object) -> str:
+def _page(title: str, lede: str, body: str) -> str:
     template = resources.files("packshot.report").joinpath("page.html").read_text("utf-8")
-    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    # Inside <script> only "</" (a closing tag) and "<!--" could end or confuse it: no
-    # "<" at all (JSON has it only in strings, where \u003c reads the same).
-    payload = payload.replace("<", "\\u003c")
-    parts = {"title": _e(title), "lede": lede, "body": body, "data": payload}
+    parts = {"title": _e(title), "lede": lede, "body": body, "chunk": str(PANEL_CHUNK)}
     return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m[1]], template)
+
+
+def _write_panels(out_dir: Path, panels: Sequence[dict[str, Any]]) -> None:
+    """The check panels as ``_report/checks-NNNN.js``, :data:`PANEL_CHUNK` a file: the
+    page loads one only when a panel in it is opened (a script, not a fetch: browsers
+    refuse fetches from file:// pages), so opening the page reads none of them."""
+    folder = out_dir / PANELS
+    if folder.is_dir():
+        for old in folder.glob("checks-*.js"):
+            old.unlink()
+    for start in range(0, len(panels), PANEL_CHUNK):
+        payload = json.dumps(panels[start : start + PANEL_CHUNK], separators=(",", ":"))
+        path = folder / f"checks-{start // PANEL_CHUNK:04d}.js"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"packshotPanels({start},{payload});\n", encoding="utf-8")
+
+
+def _write_json(path: Path, head: dict[str, Any], key: str, items: Iterable[object]) -> None:
+    """``head`` with ``key``: the list ``items``, one item a line: readable, and written by
+    the C encoder (``indent`` would take Python's, 20 s for a batch of 10,000 outputs)."""
+    text = json.dumps(head, indent=2)[:-2]
+    lines = ",\n    ".join(json.dumps(item) for item in items)
+    body = (
+        f'{text},\n  "{key}": [\n    {lines}\n  ]\n}}\n'
+        if lines
+        else f'{text},\n  "{key}": []\n}}\n'
+    )
+    path.write_text(body, encoding="utf-8")
 
 
 def _written() -> str:
@@ -770,40 +829,36 @@ def write_listing_report(
     summary = summarize(records, price=price, wall_s=wall_s)
     totals = summary.totals
     compute = summary.compute
-    (out_dir / "report.json").write_text(
-        json.dumps(
-            {
-                "title": title,
-                "done": sum(r.ok for r in records),
-                "held": sum(r.held for r in records),
-                "failed": sum(not r.ok and not r.held for r in records),
-                "verdicts": {v: totals[v] for v in VERDICTS},
-                "compute": {
-                    "core_seconds": round(compute.core_seconds, 3),
-                    "cutout_s": round(compute.cutout_s, 3),
-                    "target_s": round(compute.target_s, 3),
-                    "gate_s": round(compute.gate_s, 3),
-                    "wall_s": None if wall_s is None else round(wall_s, 3),
-                    "price_per_core_hour": price,
-                    "cost": round(compute.cost(price), 8),
-                },
-                "targets": [
-                    {
-                        "sku": r.sku,
-                        "target": r.target,
-                        "source": r.source,
-                        "state": r.state,
-                        "output": r.output,
-                        "bytes": r.bytes,
-                        "error": r.error,
-                        **r.info,
-                    }
-                    for r in records
-                ],
-            },
-            indent=2,
-        )
+    head = {
+        "title": title,
+        "done": sum(r.ok for r in records),
+        "held": sum(r.held for r in records),
+        "failed": sum(not r.ok and not r.held for r in records),
+        "verdicts": {v: totals[v] for v in VERDICTS},
+        "compute": {
+            "core_seconds": round(compute.core_seconds, 3),
+            "cutout_s": round(compute.cutout_s, 3),
+            "target_s": round(compute.target_s, 3),
+            "gate_s": round(compute.gate_s, 3),
+            "wall_s": None if wall_s is None else round(wall_s, 3),
+            "price_per_core_hour": price,
+            "cost": round(compute.cost(price), 8),
+        },
+    }
+    targets = (
+        {
+            "sku": r.sku,
+            "target": r.target,
+            "source": r.source,
+            "state": r.state,
+            "output": r.output,
+            "bytes": r.bytes,
+            "error": r.error,
+            **r.info,
+        }
+        for r in records
     )
+    _write_json(out_dir / "report.json", head, "targets", targets)
     rows, columns = listing_rows(records, out_dir, review_links)
     headers = {}
     for rec in records:
@@ -814,9 +869,10 @@ def write_listing_report(
     grid, panels = _grid_html(rows, columns, headers)
     n_out = len(records)
     lede = f"{len(rows)} SKUs · {n_out} outputs · {len(columns)} targets · written {_written()}"
-    body = _summary_html(summary, columns, len(rows)) + _toolbar_html(columns, totals) + grid
+    body = _summary_html(summary, columns, len(rows)) + _toolbar_html(columns, len(rows)) + grid
     page = out_dir / "report.html"
-    page.write_text(_page(title, lede, body, panels), encoding="utf-8")
+    _write_panels(out_dir, panels)
+    page.write_text(_page(title, lede, body), encoding="utf-8")
     return page
 
 
@@ -829,25 +885,16 @@ def write_cutout_report(
     checkerboard, on magenta and on white (the browser composites the PNG's alpha over
     CSS backgrounds), so halos, fringes and missing parts show at a glance."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(
-        json.dumps(
-            {
-                "title": title,
-                "written": sum(r.ok for r in results),
-                "failed": sum(not r.ok for r in results),
-                "items": [
-                    {
-                        "source": r.source,
-                        "output": r.output,
-                        "error": r.error,
-                        "seconds": round(r.seconds, 3),
-                    }
-                    for r in results
-                ],
-            },
-            indent=2,
-        )
+    head = {
+        "title": title,
+        "written": sum(r.ok for r in results),
+        "failed": sum(not r.ok for r in results),
+    }
+    items = (
+        {"source": r.source, "output": r.output, "error": r.error, "seconds": round(r.seconds, 3)}
+        for r in results
     )
+    _write_json(out_dir / "report.json", head, "items", items)
     columns = ["checkerboard", "magenta", "white"]
     rows = []
     names: Counter[str] = Counter()
@@ -869,7 +916,7 @@ def write_cutout_report(
         thumb = _thumbnail(result.output, thumbnail_path(out_dir, sku, "cutout"))
         for n, column in enumerate(columns):
             if result.output is None:
-                said = (result.error or "failed") if n == 0 else "no cutout"
+                said = _failure(result.error, result.source) if n == 0 else "no cutout"
                 row.cells[column] = Cell(
                     column, "failed", None, None, f"{sku}: no cutout", said, ""
                 )
@@ -883,6 +930,7 @@ def write_cutout_report(
                 f"{sku}: cutout on {column}",
                 f"on {column}",
                 Path(result.output).name,
+                badge="Written",
             )
         rows.append(row)
     written = sum(r.ok for r in results)
@@ -892,11 +940,26 @@ def write_cutout_report(
         '<section class="summary" aria-label="summary"><div class="col"><div class="tiles">'
         f'<a class="tile t-delivered" href="#show=all"><b>{written}</b><span>written</span></a>'
         f'<a class="tile t-failed" href="#show=failed"><b>{failed}</b><span>failed</span></a>'
+        f'<span class="tile"><b>{_duration(sum(r.seconds for r in results))}</b>'
+        "<span>time</span></span>"
         "</div></div></section>"
     )
     lede = f"{len(results)} images · written {_written()}"
     page = out_dir / "index.html"
     page.write_text(
-        _page(title, lede, tiles + _toolbar_html(columns, Counter()) + grid, []), encoding="utf-8"
+        _page(
+            title,
+            lede,
+            tiles
+            + _toolbar_html(
+                columns,
+                len(rows),
+                noun="images",
+                column="backdrop",
+                shows=(("all", "All"), ("failed", "Failed")),
+            )
+            + grid,
+        ),
+        encoding="utf-8",
     )
     return page
