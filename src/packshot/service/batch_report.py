@@ -20,10 +20,11 @@ from sqlalchemy import select
 
 from packshot.pipeline.manifest import TargetRecord
 from packshot.report import PANELS, write_listing_report
+from packshot.service.api import own_batch
 from packshot.service.context import Context
 from packshot.service.errors import NotFoundError
 from packshot.service.http import authenticate, context
-from packshot.service.store import FINAL_STATES, Batch, Job, Review
+from packshot.service.store import FINAL_STATES, Job, Review
 
 router = APIRouter(tags=["batches"])
 
@@ -62,9 +63,7 @@ def batch_records(
             said = f"{entry['review']} on the review page" if state == "failed" else None
             output = None if state == "failed" else ctx.storage.link(base, job.id, name)
             records.append(
-                TargetRecord(
-                    sku, target, source, state, output, entry.get("bytes"), said, rec_info
-                )
+                TargetRecord(sku, target, source, state, output, entry.get("bytes"), said, rec_info)
             )
             if (job.id, name) in held:
                 links[(sku, target)] = f"{base.rstrip('/')}/review#{held[(job.id, name)]}"
@@ -83,20 +82,12 @@ def _report_dir(ctx: Context, batch_id: str) -> Path:
     return ctx.settings.data_dir / "reports" / batch_id
 
 
-def _own_batch(ctx: Context, batch_id: str, key_id: str | None) -> Batch:
-    with ctx.store.session() as s:
-        batch = s.get(Batch, batch_id)
-        if batch is None or (ctx.settings.auth and batch.key_id != key_id):
-            raise NotFoundError(f"No batch {batch_id!r}.")
-        return batch
-
-
 @router.get("/v1/batches/{batch_id}/report")
 def batch_report(batch_id: str, request: Request) -> FileResponse:
     """The batch's report page (HTML): summary, grid, check tables, review links."""
     ctx = context(request)
     key_id = authenticate(request)
-    _own_batch(ctx, batch_id, key_id)
+    own_batch(ctx, batch_id, key_id)
     with ctx.store.session() as s:
         jobs = list(
             s.scalars(select(Job).where(Job.batch_id == batch_id).order_by(Job.position)).all()
@@ -118,7 +109,7 @@ def batch_report(batch_id: str, request: Request) -> FileResponse:
 def batch_report_checks(batch_id: str, name: str, request: Request) -> FileResponse:
     """One file of the report's check tables (the page loads it when a panel opens)."""
     ctx = context(request)
-    _own_batch(ctx, batch_id, authenticate(request))
+    own_batch(ctx, batch_id, authenticate(request))
     path = _report_dir(ctx, batch_id) / PANELS / name
     if not _CHUNK.fullmatch(name) or not path.is_file():
         raise NotFoundError(f"No report file {name!r} for batch {batch_id!r}.")
