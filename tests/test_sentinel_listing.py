@@ -45,13 +45,14 @@ def test_dev_photos_pass_or_are_held_with_reasons(tmp_path: Path, real_models: P
     again = run_listing([photos], [get_preset("amazon-main")], out, model="u2netp", workers=1)
     assert {r.output: Path(r.output or "").stat().st_mtime_ns for r in again} == stamps
 
-    from packshot.report import write_listing_report
+    from packshot.report import cell_id, write_listing_report
 
     page = write_listing_report(records, out)
     report = json.loads((out / "report.json").read_text())
     assert report["done"] + report["held"] + report["failed"] == 3
     assert all("checks" in t["gate"] for t in report["targets"])
-    assert "gate: " in page.read_text()
+    text = page.read_text()
+    assert all(f'id="{cell_id(r.sku, r.target)}"' in text for r in records)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from packshot.memory import tune_allocator
 from packshot.models.salient import DEFAULT_ENSEMBLE, ENSEMBLES
 from packshot.models_cli import models_app
 from packshot.pipeline.backends import BACKEND_ENV, RAY_ADDRESS_ENV, Backend, get_backend
+from packshot.pipeline.cost import core_hour_price
 from packshot.pipeline.cutout import ItemResult, collect_sources, cutout_files
 from packshot.pipeline.listing import run_listing
 from packshot.pipeline.manifest import TargetRecord
@@ -276,7 +278,9 @@ def _run_batch(
     quiet: bool,
 ) -> None:
     """Run a listing-style batch with progress, failures on stderr, report, exit code."""
+    started = time.perf_counter()
     try:
+        price = core_hour_price()  # a bad figure fails now, not after the batch
         runner = get_backend(where.backend, address=where.ray_address, workers=where.workers)
         total = len(read_sources(sources))
         with _progress(total, label, enabled=not quiet) as tick:
@@ -301,7 +305,13 @@ def _run_batch(
 
             with runner:
                 records = batch(report, runner)
-        page = write_listing_report(records, state_dir(out_dir), title=title)
+        page = write_listing_report(
+            records,
+            state_dir(out_dir),
+            title=title,
+            wall_s=time.perf_counter() - started,
+            price=price,
+        )
     except PackshotError as exc:
         raise _fail(exc) from None
     if not quiet:

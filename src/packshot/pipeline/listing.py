@@ -46,6 +46,7 @@ from packshot.pipeline.cutout import Cutout, cutout, meaningful_alpha, prepare_m
 from packshot.pipeline.manifest import Manifest, TargetRecord
 from packshot.pipeline.sources import Source, load_source, read_sources
 from packshot.pipeline.steps import StepCall, apply_steps, steps_key
+from packshot.pipeline.thumbs import thumbnail_path, try_thumbnail
 from packshot.presets import Preset, parse_aspect
 from packshot.sentinel.candidates import Candidate, rank_candidates
 from packshot.sentinel.fixes import Repair
@@ -363,6 +364,9 @@ def process_source(
         message = internal_error(source.location, exc)
         return [_failed(source, p, message) for p in presets]
     shared: dict[str, Any] = {"cutout_s": round(time.perf_counter() - t0, 3), "model": cut.model}
+    # The report's thumbnails are made here, where the pixels already are: a report of
+    # 10,000 outputs then decodes none of them.
+    try_thumbnail(loaded.pixels, thumbnail_path(out_dir, source.sku, "source"))
     if step_infos:
         shared["steps"] = step_infos
     shared.update(_row_fields(source))
@@ -375,6 +379,7 @@ def process_source(
             rendered, data, quality, gate, gate_s = best.main
             target = output_path(out_dir, source.sku, preset, held=not gate.delivered)
             write_bytes(target, data)
+            try_thumbnail(rendered.pixels, thumbnail_path(out_dir, source.sku, preset.name))
             for k, extra in enumerate(best.extras, start=2):
                 write_bytes(target.with_suffix(f".alt{k}{target.suffix}"), extra)
             sidecar = _write_sidecar(target, source, preset, step_infos)

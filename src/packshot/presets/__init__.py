@@ -405,9 +405,14 @@ def _wxh(size: tuple[int, ...]) -> str:
 
 def format_bytes(size: int) -> str:
     """Bytes as a short decimal figure: ``20000000`` -> ``"20 MB"``, ``1500`` -> ``"1.5 KB"``."""
-    for unit, factor in (("GB", 1000**3), ("MB", 1000**2), ("KB", 1000)):
+    units = (("GB", 1000**3), ("MB", 1000**2), ("KB", 1000))
+    for (unit, factor), bigger in zip(units, (None, *units[:-1]), strict=True):
         if size >= factor:
-            return f"{size / factor:.3g} {unit}"
+            value = size / factor
+            # 999.6 KB rounds to 1000 KB, which ".3g" would print as "1e+03 KB": say 1 MB.
+            if value >= 999.5 and bigger is not None:
+                return f"{size / bigger[1]:.3g} {bigger[0]}"
+            return f"{value:.3g} {unit}" if value < 999.5 else f"{value:.0f} {unit}"
     return f"{size} B"
 
 

@@ -102,6 +102,15 @@ def _own_job(ctx: Context, job_id: str, key_id: str | None) -> Job:
         return job
 
 
+def own_batch(ctx: Context, batch_id: str, key_id: str | None) -> Batch:
+    """The batch, if ``key_id`` may see it (else not found, as if it did not exist)."""
+    with ctx.store.session() as s:
+        batch = s.get(Batch, batch_id)
+        if batch is None or (ctx.settings.auth and batch.key_id != key_id):
+            raise NotFoundError(f"No batch {batch_id!r}.")
+        return batch
+
+
 def _base(request: Request) -> str:
     return str(request.base_url)
 
@@ -303,10 +312,8 @@ async def create_batch(request: Request, key_id: Key) -> JSONResponse:
 def get_batch(batch_id: str, request: Request, key_id: Key) -> dict[str, Any]:
     """Each item's state, counts per state, and links to finished outputs."""
     ctx = context(request)
+    own_batch(ctx, batch_id, key_id)
     with ctx.store.session() as s:
-        batch = s.get(Batch, batch_id)
-        if batch is None or (ctx.settings.auth and batch.key_id != key_id):
-            raise NotFoundError(f"No batch {batch_id!r}.")
         jobs = s.scalars(select(Job).where(Job.batch_id == batch_id).order_by(Job.position)).all()
     counts: dict[str, int] = {}
     for job in jobs:

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from packshot import __version__
 from packshot.errors import PackshotError
-from packshot.service import api, removebg, review
+from packshot.service import api, batch_report, removebg, review
 from packshot.service.context import Context
 from packshot.service.http import (
     BodyLimit,
@@ -55,6 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(removebg.router)
     app.include_router(review.router)
+    app.include_router(batch_report.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
