@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
+from packshot.errors import PackshotError
 from packshot.service import claims
 from packshot.service.store import Job, Store, WebhookEvent, now
 from pgkit import Postgres, postgres_cluster
@@ -177,7 +178,7 @@ def test_a_database_from_before_leases_is_upgraded_in_place(pg_url: str) -> None
             )
         )
     old.close()
-    store = Store(pg_url)
+    store = Store(pg_url.replace("postgresql+psycopg://", "postgresql://"))  # as users write it
     try:
         assert claims.claim_job(store, lease_s=5) == "job_old"
         with store.session() as s:
@@ -185,6 +186,15 @@ def test_a_database_from_before_leases_is_upgraded_in_place(pg_url: str) -> None
             assert job is not None and job.synchronous is False and job.owner == store.owner
     finally:
         store.close()
+
+
+def test_unreachable_database_is_named_without_its_password(postgres: Postgres) -> None:
+    url = f"postgresql://packshot:s3cret@/nowhere?host={postgres.root}&port={free_port()}"
+    with pytest.raises(PackshotError) as err:
+        Store(url)
+    message = str(err.value)
+    assert message.startswith("Cannot use the database postgresql+psycopg://packshot:***@/")
+    assert "s3cret" not in message and "connection" in message
 
 
 def test_readyz_reports_database_and_model(

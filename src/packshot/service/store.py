@@ -34,7 +34,10 @@ from sqlalchemy import (
     inspect,
     text,
 )
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from packshot.errors import PackshotError
 
 JOB_STATES = ("queued", "running", "done", "failed", "held")
 FINAL_STATES = frozenset({"done", "failed"})
@@ -196,6 +199,9 @@ class Store:
     this server on the rows it claims."""
 
     def __init__(self, url: str) -> None:
+        if url.startswith(("postgresql://", "postgres://")):
+            # The driver this package installs (SQLAlchemy's default would be psycopg2).
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
         sqlite = url.startswith("sqlite")
         self.sqlite = sqlite
         self.engine: Engine = create_engine(
@@ -205,7 +211,13 @@ class Store:
         )
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        _create_schema(self.engine)
+        try:
+            _create_schema(self.engine)
+        except (SQLAlchemyError, ImportError) as exc:
+            self.engine.dispose()
+            where = self.engine.url.render_as_string(hide_password=True)
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise PackshotError(f"Cannot use the database {where}: {reason}") from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Unique per start, readable in the rows: host, process, and a random tail.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
