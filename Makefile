@@ -1,6 +1,6 @@
 # packshot: two commands on a fresh machine (Python >= 3.11, pip and npm on PATH):
 #   make demo   virtualenv, install from the lock, models, sample photos -> demo-out/report.html
-#   make test   the same plus dev tools and Chromium, then lint and the whole test suite
+#   make test   the same plus dev tools, Chromium and PostgreSQL, then lint and all tests
 #   make lock   re-resolve requirements*.lock from pyproject.toml (after changing a range)
 PYTHON ?= python3
 VENV ?= .venv
@@ -26,7 +26,7 @@ export PACKSHOT_MODEL_MIRROR ?= $(if $(wildcard $(MIRROR)),$(MIRROR),)
 SAMPLES := .cache/samples
 DEMO_OUT ?= demo-out
 
-.PHONY: demo test install dev models samples lint bench browser lock clean
+.PHONY: demo test install dev models samples lint bench browser postgres lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,14 @@ browser:
 			apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
+# The scale-out tests start a throw-away PostgreSQL cluster with Debian's server binaries.
+postgres:
+	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing Debian's postgresql (multi-server service tests)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
 install: $(VENV)/.installed
 dev: $(VENV)/.dev
 
@@ -75,7 +83,7 @@ lint: dev
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-test: dev models browser lint
+test: dev models browser postgres lint
 	$(BIN)/pytest -q
 
 bench: models

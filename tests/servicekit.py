@@ -8,7 +8,10 @@ import hmac
 import http.server
 import io
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -79,6 +82,36 @@ def running_server(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=60)
+
+
+def serve_process(
+    port: int,
+    data_dir: Path,
+    log: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """``packshot serve`` in its own process (so a test can SIGKILL it), once it answers
+    ``/healthz``; ``args`` are more serve options, ``env`` more ``PACKSHOT_*`` settings."""
+    full_env = {
+        **os.environ,
+        "PACKSHOT_ALLOW_PRIVATE_URLS": "1",
+        "PACKSHOT_SECRET": "test-secret",
+        "PACKSHOT_WEBHOOK_BACKOFF": "0.2",
+        **(env or {}),
+    }
+    cmd = [sys.executable, "-m", "packshot.cli", "serve", "--port", str(port)]
+    cmd += ["--data-dir", str(data_dir), "--model", TEST_MODEL, *args]
+    proc = subprocess.Popen(cmd, env=full_env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"server did not start: {log.read_text()}")
 
 
 def photo_bytes(name: str = "product", max_side: int = 480, fmt: str = "JPEG") -> bytes:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,6 +18,7 @@ from servicekit import (
     new_key,
     photo_bytes,
     running_server,
+    serve_process,
     settings_for,
     wait_job,
 )
@@ -91,34 +90,7 @@ def test_batch_validation_names_the_item(model_cache: Path, tmp_path: Path) -> N
 
 
 def _serve(port: int, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PACKSHOT_ALLOW_PRIVATE_URLS": "1",
-        "PACKSHOT_SECRET": SECRET,
-        "PACKSHOT_WEBHOOK_BACKOFF": "0.2",
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "packshot.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-        "--model",
-        "u2netp",
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"server did not start: {log.read_text()}")
+    return serve_process(port, data_dir, log)
 
 
 @pytest.mark.slow

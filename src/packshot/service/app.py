@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from packshot import __version__
@@ -63,6 +63,14 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+        """Liveness: the process answers (restart it when this fails)."""
+        return {"status": "ok", "version": __version__, "server": ctx.store.owner}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz() -> JSONResponse:
+        """Readiness: the database and the default model are reachable and the server is
+        not shutting down (send it traffic only while this is 200)."""
+        report = ctx.readiness()
+        return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
     return app

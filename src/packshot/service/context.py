@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from packshot.models import registry
 from packshot.service.auth import RateLimiter
 from packshot.service.jobs import Runner
 from packshot.service.settings import Settings
@@ -20,6 +22,8 @@ class Context:
     sender: WebhookSender
     runner: Runner
     limiter: RateLimiter
+    draining: bool = field(default=False)
+    """Set when shutdown begins: the readiness probe fails so the balancer moves on."""
 
     @classmethod
     def build(cls, settings: Settings) -> Context:
@@ -37,6 +41,29 @@ class Context:
         self.sender.start()
 
     def stop(self) -> None:
+        self.draining = True
         self.runner.stop()
         self.sender.stop()
+        self.runner.release()
         self.store.close()
+
+    def readiness(self) -> dict[str, Any]:
+        """What ``/readyz`` reports: each check ``ok`` or what is wrong, and ``ready``."""
+        checks: dict[str, str] = {}
+        try:
+            self.store.ping()
+            checks["database"] = "ok"
+        except Exception as exc:  # any driver error means not ready; say which
+            checks["database"] = f"unreachable: {type(exc).__name__}: {exc}".strip()
+        try:
+            installed = registry.is_installed(self.settings.model)
+            checks["model"] = (
+                "ok"
+                if installed
+                else f"{self.settings.model} is not installed "
+                f"(packshot models install {self.settings.model})"
+            )
+        except Exception as exc:
+            checks["model"] = f"{self.settings.model}: {exc}"
+        checks["server"] = "draining (shutting down)" if self.draining else "ok"
+        return {"ready": all(v == "ok" for v in checks.values()), "checks": checks}

@@ -4,8 +4,10 @@
 handler, store the outputs, record the final state and its webhook event in one
 transaction); it only needs the settings, so another scheduler (the Ray back-end,
 ``PACKSHOT_BATCH_BACKEND=ray``) can run it anywhere that reaches the job store and the
-data folder. The local back-end is a few threads that claim queued jobs from the store;
-jobs found ``running`` at start-up were interrupted and are queued again.
+data folder. The local back-end is a few threads that claim queued jobs from the store
+under a lease (:mod:`packshot.service.claims`), so several servers can share one
+PostgreSQL database; a heartbeat renews this server's leases and fails synchronous jobs
+whose server died (their client already got an error, so they are never re-run).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +28,7 @@ from sqlalchemy.orm import Session
 from packshot.errors import InputError, PackshotError
 from packshot.pipeline.backends import Backend as PipelineBackend
 from packshot.pipeline.backends import get_backend
+from packshot.service import claims
 from packshot.service.errors import SolutionNotAvailableError
 from packshot.service.inputs import ImageRef, fetch_image
 from packshot.service.settings import Settings
@@ -61,8 +65,9 @@ class Backend(Protocol):
 class LocalBackend:
     """``workers`` threads in the server process, each claiming the next queued job."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, drain_s: float = 60.0) -> None:
         self.workers = workers
+        self.drain_s = drain_s
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -90,16 +95,42 @@ class LocalBackend:
         self._wake.set()
 
     def stop(self) -> None:
+        """Claim nothing more; wait up to ``drain_s`` for the running jobs to finish."""
         self._stop.set()
         self._wake.set()
+        deadline = time.monotonic() + self.drain_s
         for thread in self._threads:
-            thread.join(timeout=60)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
+class Heartbeat:
+    """A thread calling ``beat`` every ``interval`` seconds until stopped."""
+
+    def __init__(self, interval: float, beat: Callable[[], None]) -> None:
+        self.interval = interval
+        self._beat = beat
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="packshot-leases", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self._beat()
+            except Exception:  # a database hiccup must not end the renewals
+                logger.exception("could not renew leases; retrying")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
 
 
 def make_backend(settings: Settings) -> Backend:
     """The job threads that claim queued jobs (their images are processed by
     :class:`Compute`, in this process or on a Ray cluster)."""
-    return LocalBackend(settings.workers)
+    return LocalBackend(settings.workers, settings.drain_s)
 
 
 def run_solution(request: RunRequest) -> RunResult:
@@ -180,6 +211,7 @@ class Runner:
         # Caps images in flight across request threads and workers: memory stays bounded
         # however many clients connect.
         self._slots = threading.BoundedSemaphore(settings.slots)
+        self.heartbeat = Heartbeat(settings.lease_s / 3, self.beat)
 
     @property
     def slot(self) -> threading.BoundedSemaphore:
@@ -187,13 +219,49 @@ class Runner:
         return self._slots
 
     def start(self) -> int:
-        requeued = self.store.requeue_interrupted()
-        self.backend.start(self.store.claim_next, self.execute)
-        return requeued
+        """Start claiming jobs; returns how many interrupted jobs were found (SQLite)."""
+        interrupted = claims.expire_all(self.store) if self.store.sqlite else 0
+        self.fail_interrupted()
+        self.heartbeat.start()
+        self.backend.start(self.claim, self.execute)
+        return interrupted
+
+    def claim(self) -> str | None:
+        return claims.claim_job(self.store, self.settings.lease_s)
+
+    def beat(self) -> None:
+        """Renew this server's leases, then fail synchronous jobs whose server died."""
+        claims.renew(self.store, self.settings.lease_s)
+        self.fail_interrupted()
+
+    def fail_interrupted(self) -> None:
+        with self.store.session() as s:
+            for job in claims.interrupted_sync(s):
+                self.finish_in(
+                    s,
+                    job,
+                    "failed",
+                    error=(
+                        "interrupted",
+                        "The server running this synchronous request stopped before it "
+                        "finished, and its client got an error; send the request again "
+                        "(or with async: true, which is resumed after a crash).",
+                    ),
+                )
+        self.sender.notify()
 
     def stop(self) -> None:
+        """Claim no more jobs; let the running ones finish (up to ``drain_s``)."""
         self.backend.stop()
         self.compute.close()
+
+    def release(self) -> None:
+        """After :meth:`stop` (and the webhook sender's): stop renewing, and hand what
+        this server still holds to the other servers now rather than after the lease."""
+        self.heartbeat.stop()
+        released = claims.release(self.store)
+        if released:
+            logger.warning("released %d unfinished jobs to the other servers", released)
 
     def add_job(
         self,
@@ -230,9 +298,12 @@ class Runner:
             error_message=None,
             callback_url=callback_url,
             runs=1 if state == "running" else 0,
+            synchronous=state == "running",
             created_at=t,
             updated_at=t,
         )
+        if state == "running":
+            claims.hold_new_job(self.store, job, self.settings.lease_s)
         session.add(job)
         return job
 
@@ -253,7 +324,7 @@ class Runner:
         try:
             with self.store.session() as s:
                 job = s.get(Job, job_id)
-                if job is None or job.state != "running":
+                if job is None or not claims.holds_job(self.store, job):
                     return
                 solution_name, params = job.solution, json.loads(job.params)
             get_solution(solution_name)  # refused before any input is fetched
@@ -336,10 +407,16 @@ class Runner:
         error: tuple[str, str] | None = None,
         reviews: list[Review] | None = None,
     ) -> None:
-        """Record a job's new state and, for a final one, its webhook event (one transaction)."""
+        """Record a job's new state and, for a final one, its webhook event (one transaction),
+        if this server still holds the job (else another server took it over: its result wins)."""
         with self.store.session() as s:
-            job = s.get(Job, job_id)
+            job = s.get(Job, job_id, with_for_update=True)
             if job is None:
+                return
+            if not claims.holds_job(self.store, job):
+                logger.warning(
+                    "job %s was taken over by %s; dropping this result", job_id, job.owner
+                )
                 return
             for review in reviews or []:
                 s.add(review)
@@ -358,6 +435,8 @@ class Runner:
         """:meth:`finish` inside the caller's transaction (call ``sender.notify()`` after)."""
         job.state = state
         job.updated_at = now()
+        if state != "running":
+            job.owner = job.lease_until = None
         if result is not None:
             job.result = json.dumps(result)
         if error is not None:

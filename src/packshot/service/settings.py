@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,17 +17,25 @@ from packshot.errors import InputError
 BACKENDS = ("local", "ray")
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_positive(name: str, default: float, parse: Callable[[str], float], what: str) -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise InputError(f"{name} must be a whole number, got {raw!r}.") from None
-    if value <= 0:
-        raise InputError(f"{name} must be positive, got {value}.")
+        raise InputError(f"{name} must be {what}, got {raw!r}.") from None
+    if not value > 0:
+        raise InputError(f"{name} must be positive, got {raw}.")
     return value
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(_env_positive(name, default, int, "a whole number"))
+
+
+def _env_float(name: str, default: float) -> float:
+    return _env_positive(name, default, float, "a number of seconds")
 
 
 def _env_flag(name: str) -> bool:
@@ -67,6 +76,12 @@ class Settings:
     webhook_backoff_s: float = 1.0
     """First retry delay; doubled on each further attempt."""
     webhook_timeout_s: float = 10.0
+    lease_s: float = 30.0
+    """How long a claimed job or webhook event stays this server's without renewal (it
+    renews every third of that): a dead server's work is taken over after this long."""
+    drain_s: float = 30.0
+    """On shutdown, how long running jobs may take to finish before they are released to
+    another server."""
     public_url: str = ""
     """The server's external base URL, for result links inside webhook bodies."""
     secret: str = field(default="", repr=False)
@@ -135,6 +150,8 @@ class Settings:
             batch_backend=os.environ.get("PACKSHOT_BATCH_BACKEND", "local").strip() or "local",
             ray_address=os.environ.get("PACKSHOT_RAY_ADDRESS", "").strip(),
             webhook_backoff_s=float(os.environ.get("PACKSHOT_WEBHOOK_BACKOFF", "1") or 1),
+            lease_s=_env_float("PACKSHOT_LEASE_SECONDS", 30.0),
+            drain_s=_env_float("PACKSHOT_DRAIN_SECONDS", 30.0),
             public_url=os.environ.get("PACKSHOT_PUBLIC_URL", ""),
             secret=os.environ.get("PACKSHOT_SECRET", ""),
         )

@@ -1,8 +1,9 @@
 """The job store: API keys, jobs and batches, webhook events and their deliveries, reviews.
 
-One SQLAlchemy database (SQLite file by default, any SQLAlchemy URL such as PostgreSQL).
-Everything a restart needs is here: a job is ``queued`` until a worker claims it, a
-``running`` job found at start-up was interrupted and is queued again, and a webhook
+One SQLAlchemy database (SQLite file by default for one server; PostgreSQL for several
+servers sharing the work). Everything a restart needs is here: a job is ``queued`` until a
+server claims it under a lease (:mod:`packshot.service.claims`), a job whose server died
+is taken over when its lease expires, and a webhook
 event is written in the same transaction as the job state it reports (an outbox), keyed
 by ``<job>:<state>`` so each state produces exactly one event, however often the job is
 re-run after a crash.
@@ -11,12 +12,16 @@ re-run after a crash.
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Engine,
     Float,
     ForeignKey,
@@ -25,10 +30,14 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
-    select,
-    update,
+    false,
+    inspect,
+    text,
 )
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from packshot.errors import PackshotError
 
 JOB_STATES = ("queued", "running", "done", "failed", "held")
 FINAL_STATES = frozenset({"done", "failed"})
@@ -72,6 +81,12 @@ class Job(Base):
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     runs: Mapped[int] = mapped_column(Integer, default=0)
+    """How many times a server started the job (1, or 2 after a takeover)."""
+    synchronous: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Run inside its HTTP request: never re-run after a crash (its client is gone)."""
+    owner: Mapped[str | None] = mapped_column(String(120), nullable=True, index=True)
+    """The server holding the job while it runs (see :mod:`packshot.service.claims`)."""
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 
@@ -87,6 +102,7 @@ class Job(Base):
                 if self.error_code
                 else None
             ),
+            "runs": self.runs,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -106,6 +122,9 @@ class WebhookEvent(Base):
     next_at: Mapped[float] = mapped_column(Float)
     delivered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
+    owner: Mapped[str | None] = mapped_column(String(120), nullable=True, index=True)
+    """The server sending the event right now (see :mod:`packshot.service.claims`)."""
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Delivery(Base):
@@ -145,11 +164,46 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Any fixed number: the PostgreSQL advisory lock servers starting together take while
+# they create or upgrade the tables (CREATE TABLE is not safe to race).
+_SCHEMA_LOCK = 0x7061636B
+
+
+def _create_schema(engine: Engine) -> None:
+    """Create missing tables and add columns a newer release introduced (all nullable
+    or defaulted), so an existing database keeps working after an upgrade."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
+        Base.metadata.create_all(conn)
+        found = inspect(conn)
+        for table in Base.metadata.sorted_tables:
+            have = {c["name"] for c in found.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                kind = column.type.compile(dialect=engine.dialect)
+                default = ""
+                if column.server_default is not None:
+                    clause = getattr(column.server_default, "arg", None)
+                    if clause is not None:
+                        compiled = clause.compile(dialect=engine.dialect)
+                        default = f" NOT NULL DEFAULT {compiled}"
+                conn.execute(
+                    text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{default}')
+                )
+
+
 class Store:
-    """The database behind one server (several threads share it)."""
+    """The database behind one server (several threads share it). :attr:`owner` names
+    this server on the rows it claims."""
 
     def __init__(self, url: str) -> None:
+        if url.startswith(("postgresql://", "postgres://")):
+            # The driver this package installs (SQLAlchemy's default would be psycopg2).
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
         sqlite = url.startswith("sqlite")
+        self.sqlite = sqlite
         self.engine: Engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30} if sqlite else {},
@@ -157,8 +211,16 @@ class Store:
         )
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+        try:
+            _create_schema(self.engine)
+        except (SQLAlchemyError, ImportError) as exc:
+            self.engine.dispose()
+            where = self.engine.url.render_as_string(hide_password=True)
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise PackshotError(f"Cannot use the database {where}: {reason}") from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Unique per start, readable in the rows: host, process, and a random tail.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -166,34 +228,13 @@ class Store:
         with self._sessions() as session, session.begin():
             yield session
 
+    def ping(self) -> None:
+        """Raises when the database cannot be reached (the readiness probe)."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
     def close(self) -> None:
         self.engine.dispose()
-
-    def requeue_interrupted(self) -> int:
-        """Jobs a previous process was running when it died go back to the queue."""
-        with self.session() as s:
-            result = s.execute(
-                update(Job).where(Job.state == "running").values(state="queued", updated_at=now())
-            )
-            return int(getattr(result, "rowcount", 0) or 0)
-
-    def claim_next(self) -> str | None:
-        """Mark the oldest queued job running and return its id (None when idle)."""
-        with self.session() as s:
-            for job_id in s.scalars(
-                select(Job.id)
-                .where(Job.state == "queued")
-                .order_by(Job.created_at, Job.position)
-                .limit(5)
-            ):
-                result = s.execute(
-                    update(Job)
-                    .where(Job.id == job_id, Job.state == "queued")
-                    .values(state="running", updated_at=now(), runs=Job.runs + 1)
-                )
-                if getattr(result, "rowcount", 0) == 1:
-                    return str(job_id)
-        return None
 
 
 def now() -> float:

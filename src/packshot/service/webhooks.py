@@ -12,8 +12,11 @@ attempt with:
 
 A failed attempt (connection error or non-2xx) is retried after ``backoff * 2**n``
 seconds, up to ``webhook_max_attempts``; every attempt is logged in
-``webhook_deliveries``. Delivery is at-least-once: only a crash between the receiver's
-answer and the commit that records it sends an event twice, with the same idempotency key.
+``webhook_deliveries``. Each due event is claimed under a lease by one server
+(:func:`packshot.service.claims.claim_events`), so servers sharing a database never send
+it together, and any of them retries it. Delivery is at-least-once: only a server dying
+between the receiver's answer and the commit that records it sends an event twice, with
+the same idempotency key.
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from packshot.errors import BlockedURLError, InputError, PackshotError
 from packshot.fetch import post_bytes
+from packshot.service import claims
 from packshot.service.settings import Settings
 from packshot.service.store import Delivery, Store, WebhookEvent, now
 
@@ -107,12 +110,7 @@ class WebhookSender:
 
     def deliver_due(self) -> int:
         with self.store.session() as s:
-            due = s.scalars(
-                select(WebhookEvent)
-                .where(WebhookEvent.state == "pending", WebhookEvent.next_at <= now())
-                .order_by(WebhookEvent.next_at)
-                .limit(20)
-            ).all()
+            due = claims.claim_events(s, self.store, self.settings.lease_s)
         for event in due:
             if self._stop.is_set():
                 break
@@ -169,8 +167,11 @@ class WebhookSender:
             if error is None:
                 row.state = "delivered"
                 row.delivered_at = now()
+            elif not claims.holds_event(self.store, row):
+                pass  # taken over while this attempt ran: its retries are the new owner's
             elif permanent or row.attempts >= self.settings.webhook_max_attempts:
                 row.state = "failed"
                 logger.warning("webhook %s to %s gave up: %s", event.id, event.url, error)
             else:
                 row.next_at = now() + self.settings.webhook_backoff_s * 2 ** (row.attempts - 1)
+            claims.release_event(self.store, row)
