@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from packshot.service.auth import RateLimiter
 from packshot.service.jobs import Runner
+from packshot.service.retention import Sweeper
 from packshot.service.settings import Settings
 from packshot.service.storage import Storage
 from packshot.service.store import Store
@@ -20,6 +21,7 @@ class Context:
     sender: WebhookSender
     runner: Runner
     limiter: RateLimiter
+    sweeper: Sweeper
 
     @classmethod
     def build(cls, settings: Settings) -> Context:
@@ -30,13 +32,23 @@ class Context:
         )
         sender = WebhookSender(settings, store)
         runner = Runner(settings, store, storage, sender)
-        return cls(settings, store, storage, sender, runner, RateLimiter(settings.rate_per_minute))
+        return cls(
+            settings,
+            store,
+            storage,
+            sender,
+            runner,
+            RateLimiter(settings.rate_per_minute),
+            Sweeper(settings, store, storage),
+        )
 
     def start(self) -> None:
         self.runner.start()
         self.sender.start()
+        self.sweeper.start()
 
     def stop(self) -> None:
+        self.sweeper.stop()
         self.runner.stop()
         self.sender.stop()
         self.store.close()
