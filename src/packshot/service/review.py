@@ -270,6 +270,7 @@ def decide(
                 dict(images),
                 key_id=job.key_id,
                 callback_url=job.callback_url,
+                ref=params_all.get("ref"),
             )
             review.rerun_job_id = new_job = rerun.id
         review.state = {"approve": "approved", "reject": "rejected", "rerun": "rerun"}[decision]

@@ -195,6 +195,7 @@ class Settings:
             batch_backend=os.environ.get("PACKSHOT_BATCH_BACKEND", "local").strip() or "local",
             ray_address=os.environ.get("PACKSHOT_RAY_ADDRESS", "").strip(),
             webhook_backoff_s=float(os.environ.get("PACKSHOT_WEBHOOK_BACKOFF", "1") or 1),
+            webhook_senders=_env_int("PACKSHOT_WEBHOOK_SENDERS", 8),
             public_url=os.environ.get("PACKSHOT_PUBLIC_URL", "").strip(),
             keep_inputs_s=_env_duration("PACKSHOT_KEEP_INPUTS", 7 * DAY),
             keep_results_s=_env_duration("PACKSHOT_KEEP_RESULTS", 30 * DAY),
