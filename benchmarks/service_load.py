@@ -1,26 +1,28 @@
 """Load test of the HTTP service on loopback: N requests at concurrency C, memory watched.
 
     python benchmarks/service_load.py [--requests 200] [--concurrency 8] [--rounds 2]
-                                      [--model u2netp] [--side 320]
-                                      [--servers 1] [--database-url URL]
+                                      [--model u2netp] [--side 320] [--slow-hook 1.0]
 
 Starts ``packshot serve`` in a subprocess on a free loopback port with a fresh data folder
-and key (``--servers N``: N servers on one database and data folder, requests spread over
-them in turn as a load balancer would; ``--servers 1,2`` measures each count in turn;
-with more than one server and no ``--database-url``, a throw-away PostgreSQL cluster is
-started with ``tests/pgkit.py``, and every count in the run uses it), then sends
-``--requests`` requests per round from ``--concurrency`` threads: half
+and key, then sends ``--requests`` requests per round from ``--concurrency`` threads: half
 synchronous ``background-removal`` uploads (answered with the PNG), half asynchronous
 (``async: true``, 202 + job id) whose jobs are then polled until they finish. A round
 passes when every request got its expected status and every queued job ended ``done`` (no
 error, no lost job). The server's resident set size (``VmRSS``) is printed after a warm-up
 and after each round: a leak shows as growth from one round to the next.
-Prints requests/s, latency percentiles and RSS; exits 1 on any error or lost job.
+
+Half of the asynchronous jobs send their webhook to a slow receiver (it takes
+``--slow-hook`` seconds to answer each one), the other half to a prompt one: a round also
+needs every webhook delivered, and its figures show how long the prompt receiver waited
+after its job finished (``hook_lag``), which a slow receiver must not stretch.
+Prints requests/s, latency percentiles, webhook lag and RSS; exits 1 on any error, lost
+job or missing webhook.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.server
 import io
 import json
 import os
@@ -29,9 +31,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +52,7 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _photo(side: int) -> bytes:
+def photo_bytes(side: int) -> bytes:
     with Image.open(sample_path("sample-product")) as im:
         im = im.convert("RGB")
         im.thumbnail((side, side))
@@ -61,6 +65,83 @@ def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class Hooks:
+    """A webhook receiver on loopback that answers after ``delay_s``; records arrivals."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.arrived: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def serve(self) -> Iterator[str]:
+        hooks = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                job = self.headers.get("Idempotency-Key", "").split(":")[0]
+                with hooks.lock:
+                    hooks.arrived.setdefault(job, time.time())
+                time.sleep(hooks.delay_s)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    def wait(self, jobs: list[str], timeout: float) -> list[str]:
+        """The jobs whose webhook has not arrived within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                missing = [j for j in jobs if j not in self.arrived]
+            if not missing or time.monotonic() > deadline:
+                return missing
+            time.sleep(0.1)
+
+
+def create_key(data: Path, env: dict[str, str]) -> str:
+    """A new API key in the data folder ``data`` (``packshot keys create``)."""
+    made = _cli("keys", "create", "bench", "--data-dir", str(data), env=env)
+    return made.strip().splitlines()[-1]
+
+
+def start_server(
+    data: Path, env: dict[str, str], *options: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``packshot serve`` on a free loopback port, answering; returns it and its base URL."""
+    port = _port()
+    base = f"http://127.0.0.1:{port}"
+    cli = [sys.executable, "-m", "packshot.cli", "serve"]
+    server = subprocess.Popen(
+        [*cli, "--port", str(port), "--data-dir", str(data), *options],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(data / "server.log").open("wb"),
+    )
+    deadline = time.monotonic() + 180  # a loaded machine imports slowly
+    while True:
+        try:
+            httpx.get(f"{base}/healthz")
+            return server, base
+        except httpx.TransportError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError(f"server did not start; see {data / 'server.log'}") from None
+            time.sleep(0.2)
 
 
 def _cli(*args: str, env: dict[str, str]) -> str:
@@ -80,47 +161,40 @@ def run(
     rounds: int = 2,
     model: str = "u2netp",
     side: int = 320,
-    servers: int = 1,
-    database_url: str = "",
+    slow_hook_s: float = 5.0,
 ) -> dict[str, Any]:
     """Run the load test; returns the figures (also printed)."""
-    data = Path(tempfile.mkdtemp(prefix="packshot-load-"))
-    env = {**os.environ, "PACKSHOT_RATE_PER_MINUTE": str(requests * rounds * 10)}
-    db = ["--database-url", database_url] if database_url else []
-    key = _cli("keys", "create", "load", "--data-dir", str(data), *db, env=env)
-    key = key.strip().splitlines()[-1]
-    ports = [_port() for _ in range(servers)]
-    bases = [f"http://127.0.0.1:{port}" for port in ports]
-    serve = [sys.executable, "-m", "packshot.cli", "serve", "--model", model, "--workers", "2"]
-    procs = [
-        subprocess.Popen(
-            [*serve, "--port", str(port), "--data-dir", str(data), *db],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=(data / f"server-{port}.log").open("wb"),
+    slow, prompt = Hooks(slow_hook_s), Hooks(0.0)
+    with slow.serve() as slow_url, prompt.serve() as prompt_url:
+        return _run(
+            requests, concurrency, rounds, model, side, (slow, slow_url), (prompt, prompt_url)
         )
-        for port in ports
-    ]
-    photo = _photo(side)
-    headers = {"Authorization": f"Bearer {key}"}
-    figures: dict[str, Any] = {
-        "requests": requests,
-        "concurrency": concurrency,
-        "servers": servers,
-        "rounds": [],
+
+
+def _run(
+    requests: int,
+    concurrency: int,
+    rounds: int,
+    model: str,
+    side: int,
+    slow: tuple[Hooks, str],
+    prompt: tuple[Hooks, str],
+) -> dict[str, Any]:
+    data = Path(tempfile.mkdtemp(prefix="packshot-load-"))
+    env = {
+        **os.environ,
+        "PACKSHOT_RATE_PER_MINUTE": str(requests * rounds * 10),
+        # The webhook receivers are on loopback.
+        "PACKSHOT_ALLOW_PRIVATE_URLS": "1",
     }
+    key = create_key(data, env)
+    server, base = start_server(data, env, "--model", model, "--workers", "2")
+    photo = photo_bytes(side)
+    headers = {"Authorization": f"Bearer {key}"}
+    figures: dict[str, Any] = {"requests": requests, "concurrency": concurrency, "rounds": []}
     try:
-        deadline = time.monotonic() + 60
-        for base in bases:
-            while True:
-                try:
-                    httpx.get(f"{base}/healthz")
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("server did not start") from None
-                    time.sleep(0.2)
         client = httpx.Client(
+            base_url=base,
             headers=headers,
             timeout=300,
             limits=httpx.Limits(max_connections=concurrency),
@@ -128,11 +202,11 @@ def run(
 
         def one(n: int) -> tuple[int, float, str | None, bool]:
             asynchronous = n % 2 == 1
-            base = bases[(n // 2) % servers]  # round-robin over sync/async pairs
+            hook = slow[1] if n % 4 == 1 else prompt[1]
             t0 = time.perf_counter()
             r = client.post(
-                f"{base}/v1/run/background-removal",
-                data={"async": "true"} if asynchronous else {},
+                "/v1/run/background-removal",
+                data={"async": "true", "callback_url": hook} if asynchronous else {},
                 files={"image_file": ("p.jpg", photo)},
             )
             seconds = time.perf_counter() - t0
@@ -145,7 +219,7 @@ def run(
 
         with ThreadPoolExecutor(concurrency) as pool:
             list(pool.map(one, range(concurrency)))  # warm-up: models loaded, pools filled
-        figures["rss_warm_mb"] = round(sum(_rss_mb(p.pid) for p in procs), 1)
+        figures["rss_warm_mb"] = round(_rss_mb(server.pid), 1)
         print(f"server RSS after warm-up: {figures['rss_warm_mb']:.1f} MB")
         for round_no in range(1, rounds + 1):
             t0 = time.perf_counter()
@@ -153,18 +227,28 @@ def run(
                 results = list(pool.map(one, range(requests)))
             jobs = [job for _, _, job, _ in results if job]
             states: dict[str, int] = {}
+            finished_at: dict[str, float] = {}
             for job in jobs:
                 while True:
-                    state = client.get(f"{bases[0]}/v1/jobs/{job}").json()["state"]
-                    if state in ("done", "failed"):
+                    view = client.get(f"/v1/jobs/{job}").json()
+                    if view["state"] in ("done", "failed"):
                         break
                     time.sleep(0.1)
-                states[state] = states.get(state, 0) + 1
+                states[view["state"]] = states.get(view["state"], 0) + 1
+                finished_at[job] = view["updated_at"]
             wall = time.perf_counter() - t0
+            # Slow-receiver events are delivered one after another, by design.
+            slow_jobs = [j for n, (*_, j, _) in enumerate(results) if j and n % 4 == 1]
+            prompt_jobs = [j for j in jobs if j not in set(slow_jobs)]
+            missing = prompt[0].wait(prompt_jobs, 60)
+            missing += slow[0].wait(slow_jobs, 60 + len(slow_jobs) * slow[0].delay_s)
+            lags = sorted(
+                prompt[0].arrived[j] - finished_at[j] for j in prompt_jobs if j in prompt[0].arrived
+            )
             latencies = sorted(s for _, s, _, _ in results)
             errors = sum(not ok for *_, ok in results)
             lost = len(jobs) - states.get("done", 0)
-            rss = sum(_rss_mb(p.pid) for p in procs)
+            rss = _rss_mb(server.pid)
             stats = {
                 "round": round_no,
                 "errors": errors,
@@ -176,21 +260,23 @@ def run(
                 "p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 3),
                 "rss_mb": round(rss, 1),
                 "statuses": sorted({code for code, *_ in results}),
+                "webhooks_missing": len(missing),
+                "hook_lag_p50_s": round(statistics.median(lags), 3) if lags else None,
+                "hook_lag_max_s": round(lags[-1], 3) if lags else None,
             }
             figures["rounds"].append(stats)
             print(
-                f"{servers} server(s), round {round_no}: {requests} requests at concurrency "
-                f"{concurrency}: "
+                f"round {round_no}: {requests} requests at concurrency {concurrency}: "
                 f"{errors} errors, {len(jobs)} async jobs, {lost} lost; {wall:.1f} s "
                 f"({requests / wall:.2f} req/s), latency p50 {stats['p50_s']:.2f} s "
-                f"p95 {stats['p95_s']:.2f} s; server RSS {rss:.1f} MB"
+                f"p95 {stats['p95_s']:.2f} s; server RSS {rss:.1f} MB; webhooks: "
+                f"{len(missing)} missing, prompt receiver lag p50 {stats['hook_lag_p50_s']} s "
+                f"max {stats['hook_lag_max_s']} s (slow receiver: {slow[0].delay_s} s a call)"
             )
         client.close()
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=60)
+        server.terminate()
+        server.wait(timeout=60)
     rss = [figures["rss_warm_mb"]] + [r["rss_mb"] for r in figures["rounds"]]
     figures["rss_growth_last_round_mb"] = round(rss[-1] - rss[-2], 1)
     print(
@@ -208,31 +294,16 @@ def main() -> int:
     parser.add_argument("--model", default="u2netp")
     parser.add_argument("--side", type=int, default=320)
     parser.add_argument(
-        "--servers", default="1", help="server count, or counts to compare (e.g. 1,2)"
+        "--slow-hook", type=float, default=5.0, help="seconds the slow webhook receiver takes"
     )
-    parser.add_argument("--database-url", default="", help="SQLAlchemy URL the servers share")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    counts = [int(n) for n in args.servers.split(",")]
-    with ExitStack() as stack:
-        url = args.database_url
-        if not url and max(counts) > 1:
-            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-            from pgkit import postgres_cluster  # the test suite's throw-away cluster
-
-            cluster = stack.enter_context(postgres_cluster())
-        runs = []
-        for n, servers in enumerate(counts):
-            if not args.database_url and max(counts) > 1:
-                url = cluster.create_database(f"load{n}")
-            sizes = (args.requests, args.concurrency, args.rounds)
-            runs.append(run(*sizes, args.model, args.side, servers, url))
-    for figures in runs:
-        best = max(r["requests_per_s"] for r in figures["rounds"])
-        print(f"{figures['servers']} server(s): best round {best:.2f} req/s")
+    figures = run(
+        args.requests, args.concurrency, args.rounds, args.model, args.side, args.slow_hook
+    )
     if args.json:
-        args.json.write_text(json.dumps(runs if len(runs) > 1 else runs[0], indent=2))
-    bad = any(r["errors"] or r["lost_jobs"] for f in runs for r in f["rounds"])
+        args.json.write_text(json.dumps(figures, indent=2))
+    bad = any(r["errors"] or r["lost_jobs"] or r["webhooks_missing"] for r in figures["rounds"])
     return 1 if bad else 0
 
 

@@ -60,11 +60,15 @@ def new_key(settings: Settings, name: str = "test") -> str:
 
 
 @contextmanager
-def running_server(settings: Settings) -> Iterator[str]:
-    """A real uvicorn server for ``settings`` on a free loopback port; yields its base URL."""
+def running_server(settings: Settings, *, bind_links: bool = False) -> Iterator[str]:
+    """A real uvicorn server for ``settings`` on a free loopback port; yields its base URL.
+
+    Without a ``public_url`` the server's own URL is configured as its public URL (as
+    ``packshot serve`` does), unless ``bind_links`` leaves it empty.
+    """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    if not settings.public_url:
+    if not settings.public_url and not bind_links:
         from dataclasses import replace
 
         settings = replace(settings, public_url=base)
@@ -171,14 +175,18 @@ class Received:
     event: str
     body: dict[str, Any]
     signature_ok: bool
+    at: float = 0.0
+    """time.monotonic() when it arrived."""
 
 
 @dataclass
 class WebhookReceiver:
-    """Counts webhook deliveries; fails the first ``fail_first`` attempts of each event."""
+    """Counts webhook deliveries; fails the first ``fail_first`` attempts of each event.
+    With a ``gate``, every answer waits until the gate is set (a stuck receiver)."""
 
     secret: bytes
     fail_first: int = 0
+    gate: threading.Event | None = None
     deliveries: list[Received] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -203,6 +211,7 @@ class WebhookReceiver:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                arrived = time.monotonic()
                 key = self.headers.get("Idempotency-Key", "")
                 stamp = self.headers.get("X-Packshot-Timestamp", "")
                 expected = (
@@ -219,9 +228,15 @@ class WebhookReceiver:
                     if not fail:
                         receiver.deliveries.append(
                             Received(
-                                key, self.headers.get("X-Packshot-Event", ""), json.loads(raw), ok
+                                key,
+                                self.headers.get("X-Packshot-Event", ""),
+                                json.loads(raw),
+                                ok,
+                                arrived,
                             )
                         )
+                if receiver.gate is not None:
+                    receiver.gate.wait(timeout=120)
                 self.send_response(500 if fail else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

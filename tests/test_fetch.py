@@ -227,6 +227,14 @@ def test_fetch_to_file_progress_and_cleanup(server: str, tmp_path: Path) -> None
         ("fe80::1", True),
         ("fc00::1", True),
         ("::ffff:127.0.0.1", True),
+        # IPv6 forms that carry an internal IPv4 address to a relay or translator.
+        ("2002:7f00:1::", True),  # 6to4 of 127.0.0.1 (the IPv6 flags call it global)
+        ("2002:c0a8:101::1", True),  # 6to4 of 192.168.1.1
+        ("64:ff9b::a9fe:a9fe", True),  # NAT64 of 169.254.169.254
+        ("64:ff9b:1::a00:1", True),  # local-use NAT64
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", True),  # Teredo, client 127.0.0.1
+        ("::10.0.0.1", True),  # IPv4-compatible
+        ("::ffff:0:a00:1", True),  # IPv4-translated
         ("8.8.8.8", False),
         ("2606:4700:4700::1111", False),
     ],

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+import remove_bg_api
 import requests
 from removebg import RemoveBg, removebg
 
@@ -121,7 +122,8 @@ def test_errors_in_removebg_shape(
     src.write_bytes(photo_bytes("product"))
     with pytest.raises(requests.HTTPError) as info:
         RemoveBg("wrong-key", "/dev/null").remove_background_from_img_file(str(src))
-    assert info.value.response.status_code == 401
+    # remove.bg's status for a bad key (ours on /v1/* stays 401).
+    assert info.value.response.status_code == 403
     assert info.value.response.json() == {
         "errors": [{"title": "The API key is not valid.", "code": "unauthorized"}]
     }
@@ -132,3 +134,60 @@ def test_errors_in_removebg_shape(
     )
     assert r.status_code == 400
     assert r.json()["errors"][0]["title"].startswith("size: 'huge' is not one of")
+    # An unreadable image is remove.bg's 400 (ours on /v1/* is 422).
+    r = httpx.post(
+        f"{base}/v1.0/removebg",
+        headers={"X-Api-Key": key},
+        files={"image_file": ("p.jpg", b"not an image")},
+    )
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["code"] == "image_unreadable"
+    r = httpx.post(f"{base}/v1/run/background-removal", headers={"X-Api-Key": "nope"})
+    assert r.status_code == 401
+
+
+def test_remove_bg_api_client_account_and_removal(
+    server: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``remove-bg-api`` reads GET /v1.0/account in its constructor, then subtracts
+    X-Credits-Charged from the balance after each image."""
+    base, key = server
+    monkeypatch.setattr(remove_bg_api, "API_URL", f"{base}/v1.0")
+    client = remove_bg_api.RemoveBg(key)
+    credits = client.account.get_balance_dict()
+    assert credits["unlimited"] is True and credits["total"] > 0
+    assert client.account.free_api_calls() > 0
+    src = tmp_path / "shoe.jpg"
+    src.write_bytes(photo_bytes("product", 320))
+    out = decode(client.remove_bg_file(str(src), size="regular", raw=True))
+    assert out.mode == "RGBA"
+    assert 0.05 < (np.asarray(out)[..., 3] > 128).mean() < 0.95
+    assert client.account.balance() == credits["total"]  # nothing charged
+    with pytest.raises(remove_bg_api.Errors.ApiErrorCode403):
+        remove_bg_api.RemoveBg("wrong-key")
+
+
+def test_options_are_checked_before_the_image(server: tuple[str, str]) -> None:
+    """A bad crop_margin, scale or position is named at once, before the image is even
+    decoded (an unreadable one here), so no inference is wasted on a doomed request."""
+    base, key = server
+    for field, value, message in (
+        ("crop_margin", "1px 2px 3px", "crop_margin: give one, two or four values, got 3."),
+        ("crop_margin", "ten", "crop_margin: 'ten' is not a length such as '30px' or '10%'."),
+        ("scale", "5%", "scale: '5%' must be from 10% to 100%, or 'original'."),
+        ("position", "150% 0%", "position: '150% 0%': percentages must be from 0% to 100%."),
+        (
+            "position",
+            "left",
+            "position: 'left': give 'original', 'center' or one or two percentages such as "
+            "'50% 100%'.",
+        ),
+    ):
+        r = httpx.post(
+            f"{base}/v1.0/removebg",
+            headers={"X-Api-Key": key},
+            files={"image_file": ("p.jpg", b"not an image")},
+            data={"crop": "true", field: value},
+        )
+        assert r.status_code == 400, (field, r.text)
+        assert r.json()["errors"][0]["title"] == message

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -134,3 +135,74 @@ def test_review_page_approve_reject_rerun(model_cache: Path, tmp_path: Path, gat
         ]
     )
     assert len(got) == 4
+
+
+def _login(base: str, key: str, **headers: str) -> httpx.Response:
+    return httpx.post(f"{base}/review/login", data={"key": key}, headers=headers)
+
+
+def test_review_session_is_scoped_guarded_and_ends(
+    model_cache: Path, tmp_path: Path, gated: None
+) -> None:
+    settings = settings_for(tmp_path)
+    key = new_key(settings)
+    photo = base64.b64encode(photo_bytes("product", 256)).decode()
+    with running_server(settings) as base:
+        api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+        r = api.post("/v1/run/background-color-fix", json={"image_base64": photo, "color": "#fc0"})
+        assert r.status_code == 202 and r.json()["state"] == "held", r.text
+        job_id = r.json()["id"]
+
+        # Sign-in from another site is refused; from the page it opens a session.
+        assert _login(base, key, Origin="https://evil.example").status_code == 403
+        r = _login(base, key, Origin=base)
+        assert r.status_code == 303
+        cookie = r.headers["set-cookie"]
+        token = r.cookies["packshot_review"]
+        assert token and key not in cookie
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/review" in cookie
+        assert "Secure" not in cookie  # plain http on loopback
+        session = {"Cookie": f"packshot_review={token}"}
+
+        # The session opens the review page only, and a raw key in a cookie opens nothing.
+        assert httpx.get(f"{base}/v1/jobs/{job_id}", headers=session).status_code == 401
+        stolen = {"Cookie": f"packshot_key={key}"}
+        assert httpx.get(f"{base}/v1/jobs/{job_id}", headers=stolen).status_code == 401
+        page = httpx.get(f"{base}/review", headers=session).text
+        assert "1 held" in page
+        review_id = re.search(r"id='(rev_[0-9a-f]+)'", page).group(1)  # type: ignore[union-attr]
+        csrf = re.search(r"name='csrf' value='([0-9a-f]+)'", page).group(1)  # type: ignore[union-attr]
+        approve = f"{base}/review/{review_id}/approve"
+
+        forged = httpx.post(
+            approve, data={"csrf": csrf}, headers={**session, "Origin": "https://evil.example"}
+        )
+        assert forged.status_code == 403
+        assert forged.json()["error"]["code"] == "forbidden"
+        assert httpx.post(approve, headers={**session, "Origin": base}).status_code == 403
+        cross = {**session, "Sec-Fetch-Site": "cross-site"}
+        assert httpx.post(approve, data={"csrf": csrf}, headers=cross).status_code == 403
+        assert api.get(f"/v1/jobs/{job_id}").json()["state"] == "held"
+
+        r = httpx.post(approve, data={"csrf": csrf}, headers={**session, "Origin": base})
+        assert r.status_code == 303
+        assert api.get(f"/v1/jobs/{job_id}").json()["state"] == "done"
+
+        # Logout ends the session on the server: the old cookie is worthless.
+        r = httpx.post(
+            f"{base}/review/logout", data={"csrf": csrf}, headers={**session, "Origin": base}
+        )
+        assert r.status_code == 303 and 'packshot_review=""' in r.headers["set-cookie"]
+        assert "Sign in" in httpx.get(f"{base}/review", headers=session).text
+        api.close()
+
+
+def test_review_cookie_is_secure_over_https(model_cache: Path, tmp_path: Path) -> None:
+    public = "https://review.shop.example"
+    settings = settings_for(tmp_path, public_url=public)
+    key = new_key(settings)
+    with running_server(settings) as base:
+        assert _login(base, key, Origin=base).status_code == 403  # not the public origin
+        r = _login(base, key, Origin=public)
+    assert r.status_code == 303
+    assert "Secure" in r.headers["set-cookie"]

@@ -41,6 +41,7 @@ __all__ = [
     "ALLOW_PRIVATE_ENV",
     "MAX_REDIRECTS",
     "FetchProgress",
+    "check_url",
     "fetch_bytes",
     "fetch_to_file",
     "post_bytes",
@@ -225,33 +226,11 @@ def _open(
     headers: dict[str, str] | None = None,
 ) -> http.client.HTTPResponse:
     """Open one hop (no redirect following) after checking its scheme and addresses."""
-    parts = urllib.parse.urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        shown = _redact(url)
-        if url == original:
-            raise InputError(f"Only http and https URLs can be fetched, not {shown!r}.")
-        raise FetchError(_msg(original, f"redirected to a non-http(s) URL {shown!r}"))
-    host = parts.hostname
-    if not host:
-        raise InputError(f"The URL {_redact(url)!r} has no host name.")
-    try:
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError as exc:
-        raise InputError(f"The URL {_redact(url)!r} has an invalid port.") from exc
-
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    host, port = _host_port(url, original)
     addresses = _resolve(host, port, original, url)
     if not allow_private:
-        for address in addresses:
-            problem = _address_problem(address)
-            if problem:
-                raise BlockedURLError(
-                    _msg(
-                        original,
-                        f"host {host!r} resolves to {problem} address {address}; such "
-                        f"addresses are refused unless {ALLOW_PRIVATE_ENV}=1",
-                    )
-                )
+        _refuse_internal(host, addresses, original)
 
     proxied = bool(urllib.request.getproxies().get(scheme)) and not urllib.request.proxy_bypass(
         host
@@ -284,6 +263,38 @@ def _open(
     return response
 
 
+def _host_port(url: str, original: str) -> tuple[str, int]:
+    """The host and port of an http(s) URL; InputError/FetchError for anything else."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        shown = _redact(url)
+        if url == original:
+            raise InputError(f"Only http and https URLs can be fetched, not {shown!r}.")
+        raise FetchError(_msg(original, f"redirected to a non-http(s) URL {shown!r}"))
+    host = parts.hostname
+    if not host:
+        raise InputError(f"The URL {_redact(url)!r} has no host name.")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError as exc:
+        raise InputError(f"The URL {_redact(url)!r} has an invalid port.") from exc
+    return host, port
+
+
+def _refuse_internal(host: str, addresses: list[str], original: str) -> None:
+    for address in addresses:
+        problem = _address_problem(address)
+        if problem:
+            raise BlockedURLError(
+                _msg(
+                    original,
+                    f"host {host!r} resolves to {problem}; such addresses are refused "
+                    f"unless {ALLOW_PRIVATE_ENV}=1",
+                )
+            )
+
+
 def _resolve(host: str, port: int, original: str, url: str) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -299,11 +310,39 @@ def _resolve(host: str, port: int, original: str, url: str) -> list[str]:
     return addresses
 
 
-def _address_problem(address: str) -> str:
-    """Why this address must not be fetched from, or "" when it is public."""
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+_NAT64 = (
+    # RFC 6052 well-known prefix: the IPv4 address is the last 32 bits.
+    ipaddress.IPv6Network("64:ff9b::/96"),
+)
+_IPV4_IN_LOW_BITS = (
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible (deprecated, RFC 4291)
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),  # IPv4-translated (SIIT, RFC 2765)
+)
+# Local-use NAT64 (RFC 8215): the prefix length, and so where the IPv4 address sits, is a
+# local choice, so the whole block counts as internal.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """The IPv4 addresses an IPv6 address carries, each with the mechanism's name: traffic
+    to such an address reaches that IPv4 host through a relay or translator."""
+    found: list[tuple[str, ipaddress.IPv4Address]] = []
+    if ip.ipv4_mapped is not None:
+        found.append(("IPv4-mapped", ip.ipv4_mapped))
+    if ip.sixtofour is not None:
+        found.append(("6to4", ip.sixtofour))
+    if ip.teredo is not None:
+        server, client = ip.teredo
+        found += [("Teredo server", server), ("Teredo client", client)]
+    low = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if any(ip in net for net in _NAT64):
+        found.append(("NAT64", low))
+    if any(ip in net for net in _IPV4_IN_LOW_BITS) and int(ip) > 1:
+        found.append(("IPv4-compatible", low))
+    return found
+
+
+def _ip_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     checks = (
         ("a loopback", ip.is_loopback),
         ("a private", ip.is_private),
@@ -318,6 +357,37 @@ def _address_problem(address: str) -> str:
         if hit:
             return label
     return ""
+
+
+def _address_problem(address: str) -> str:
+    """Why this address must not be fetched from ("a loopback address ::1"), or "" when
+    it is public."""
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        # Checked before the IPv6 flags, which call some of these forms global (6to4)
+        # and differ between Python versions.
+        for mechanism, v4 in _embedded_ipv4(ip):
+            problem = _ip_problem(v4)
+            if problem:
+                return f"the {mechanism} address {address}, which embeds {problem} IPv4 {v4}"
+        if ip in _LOCAL_NAT64:
+            return f"the local-use NAT64 address {address}"
+    problem = _ip_problem(ip)
+    return f"{problem} address {address}" if problem else ""
+
+
+def check_url(url: str, *, allow_private: bool = False) -> None:
+    """Refuse ``url`` now (as :func:`post_bytes` would when sending to it): not http(s),
+    no host, a bad port, a host that does not resolve, or one with an internal address.
+
+    For URLs stored to be used later (webhooks), so the client hears at once; the check is
+    repeated on every use, since DNS answers can change in between.
+    """
+    allow_private = allow_private or os.environ.get(ALLOW_PRIVATE_ENV, "") == "1"
+    host, port = _host_port(url, url)
+    addresses = _resolve(host, port, url, url)
+    if not allow_private:
+        _refuse_internal(host, addresses, url)
 
 
 def _connect_pinned(

@@ -61,12 +61,20 @@ def serve(
             model=model or settings.model,
             workers=workers or settings.workers,
             auth=settings.auth and not no_auth,
-            public_url=settings.public_url or f"http://{host}:{port}",
+            public_url=settings.public_url or _bind_url(host, port),
         )
         app = create_app(settings)
     except PackshotError as exc:
         raise _fail(exc) from None
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _bind_url(host: str, port: int) -> str:
+    """The links' base when PACKSHOT_PUBLIC_URL is unset: the address served on; for a
+    wildcard address, none (each link then names the address its request arrived at)."""
+    if host in ("0.0.0.0", "::", ""):
+        return ""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _store(data_dir: Path | None, database_url: str | None):  # type: ignore[no-untyped-def]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -10,12 +9,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import select
 
-from packshot.errors import InputError
+from packshot.errors import BlockedURLError, FetchError, InputError
+from packshot.fetch import check_url
 from packshot.service.context import Context
 from packshot.service.errors import NotFoundError
 from packshot.service.fields import parse_bool, parse_choice
-from packshot.service.http import authenticate, context
-from packshot.service.inputs import ImageRef, read_request, split_fields
+from packshot.service.http import authenticate, context, public_base
+from packshot.service.inputs import ImageRef, parse_json, read_request, split_fields
 from packshot.service.jobs import get_solution, new_id
 from packshot.service.solutions import SOLUTIONS
 from packshot.service.store import FINAL_STATES, Batch, Delivery, Job, WebhookEvent, now
@@ -24,6 +24,7 @@ router = APIRouter()
 Key = Annotated[str | None, Depends(authenticate)]
 
 MAX_BATCH_ITEMS = 1000
+MAX_REF_CHARS = 200
 
 _IMAGE_FIELDS = {
     f"{role}_{kind}": {"type": "string", "description": f"{role} as {kind}"}
@@ -86,12 +87,30 @@ _BATCH_BODY = {
 }
 
 
-def _callback(value: Any) -> str | None:
+async def _callback(value: Any, ctx: Context) -> str | None:
+    """A webhook URL, refused now (not at the first delivery) when it cannot work: not
+    http(s), a host that does not resolve, or an internal address."""
     if value is None or value == "":
         return None
     if not isinstance(value, str) or not value.startswith(("http://", "https://")):
         raise InputError(f"callback_url: {value!r} must be an http(s) URL.")
+    try:
+        await run_in_threadpool(check_url, value, allow_private=ctx.settings.allow_private_urls)
+    except (InputError, BlockedURLError) as exc:
+        # Same class (and so code and status), the field named first.
+        raise type(exc)(f"callback_url: {exc}") from None
+    except FetchError as exc:  # does not resolve: the client's URL, not our upstream
+        raise InputError(f"callback_url: {exc}") from None
     return value
+
+
+def _ref(value: Any, where: str) -> str | int | None:
+    """A batch item's own reference (the shop's SKU or row id), echoed back unchanged."""
+    if value is None or (isinstance(value, int | str) and not isinstance(value, bool)):
+        if isinstance(value, str) and len(value) > MAX_REF_CHARS:
+            raise InputError(f"{where}.ref: at most {MAX_REF_CHARS} characters.")
+        return value
+    raise InputError(f"{where}.ref: expected a string or a whole number.")
 
 
 def _own_job(ctx: Context, job_id: str, key_id: str | None) -> Job:
@@ -109,10 +128,6 @@ def own_batch(ctx: Context, batch_id: str, key_id: str | None) -> Batch:
         if batch is None or (ctx.settings.auth and batch.key_id != key_id):
             raise NotFoundError(f"No batch {batch_id!r}.")
         return batch
-
-
-def _base(request: Request) -> str:
-    return str(request.base_url)
 
 
 @router.get("/v1/solutions", tags=["operations"])
@@ -146,7 +161,7 @@ async def run_solution(solution: str, request: Request, key_id: Key) -> Response
     parsed = await read_request(request, ctx.settings)
     fields = parsed.fields
     is_async = sol.asynchronous or parse_bool(fields.pop("async", None), "async")
-    callback = _callback(fields.pop("callback_url", None))
+    callback = await _callback(fields.pop("callback_url", None), ctx)
     wants_json = "application/json" in request.headers.get("accept", "")
     kind = parse_choice(
         fields.pop("response", None),
@@ -176,13 +191,17 @@ async def run_solution(solution: str, request: Request, key_id: Key) -> Response
         job_id = await run_in_threadpool(create, "queued")
         ctx.runner.notify()
         return JSONResponse(
-            {"id": job_id, "state": "queued", "status_url": f"{_base(request)}v1/jobs/{job_id}"},
+            {
+                "id": job_id,
+                "state": "queued",
+                "status_url": f"{public_base(request)}/v1/jobs/{job_id}",
+            },
             status_code=202,
         )
     job_id = await run_in_threadpool(create, "running")
     await run_in_threadpool(ctx.runner.run, job_id)
     job = _own_job(ctx, job_id, key_id)
-    view = ctx.runner.view(job, _base(request))
+    view = ctx.runner.view(job, public_base(request))
     if job.state == "held":
         return JSONResponse(view, status_code=202)
     files = (view.get("result") or {}).get("files", [])
@@ -202,7 +221,7 @@ async def run_solution(solution: str, request: Request, key_id: Key) -> Response
 def get_job(job_id: str, request: Request, key_id: Key) -> dict[str, Any]:
     """A job's state and, when done, signed links to its outputs."""
     ctx = context(request)
-    return ctx.runner.view(_own_job(ctx, job_id, key_id), _base(request))
+    return ctx.runner.view(_own_job(ctx, job_id, key_id), public_base(request))
 
 
 @router.get("/v1/jobs/{job_id}/deliveries", tags=["operations"])
@@ -242,10 +261,7 @@ def get_deliveries(job_id: str, request: Request, key_id: Key) -> dict[str, Any]
 async def create_batch(request: Request, key_id: Key) -> JSONResponse:
     """Many items at once (asynchronous): per-item jobs, one webhook per item state."""
     ctx = context(request)
-    try:
-        body = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"The body is not valid JSON ({exc}).") from None
+    body = parse_json(await request.body())
     if not isinstance(body, dict):
         raise InputError("The batch must be a JSON object with 'items'.")
     items = body.get("items")
@@ -257,8 +273,8 @@ async def create_batch(request: Request, key_id: Key) -> JSONResponse:
     if not isinstance(common, dict):
         raise InputError("params: must be an object of fields shared by every item.")
     default_solution = body.get("solution")
-    callback = _callback(body.get("callback_url"))
-    planned: list[tuple[str, dict[str, Any], dict[str, ImageRef], Any]] = []
+    callback = await _callback(body.get("callback_url"), ctx)
+    planned: list[tuple[str, dict[str, Any], dict[str, ImageRef], str | int | None]] = []
     for n, item in enumerate(items):
         if not isinstance(item, dict):
             raise InputError(f"items[{n}]: must be an object.")
@@ -266,7 +282,7 @@ async def create_batch(request: Request, key_id: Key) -> JSONResponse:
         name = item.pop("solution", None) or default_solution
         if not isinstance(name, str):
             raise InputError(f"items[{n}].solution: no solution (give 'solution' for the batch).")
-        ref = item.pop("ref", None)
+        ref = _ref(item.pop("ref", None), f"items[{n}]")
         try:
             get_solution(name)
             parsed = split_fields({**common, **item}, {})
@@ -292,6 +308,7 @@ async def create_batch(request: Request, key_id: Key) -> JSONResponse:
                     batch_id=batch_id,
                     position=n,
                     callback_url=callback,
+                    ref=ref,
                 )
                 created.append({"id": job.id, "ref": ref})
         return batch_id, created
@@ -302,7 +319,7 @@ async def create_batch(request: Request, key_id: Key) -> JSONResponse:
         {
             "id": batch_id,
             "items": created,
-            "status_url": f"{_base(request)}v1/batches/{batch_id}",
+            "status_url": f"{public_base(request)}/v1/batches/{batch_id}",
         },
         status_code=202,
     )
@@ -323,7 +340,7 @@ def get_batch(batch_id: str, request: Request, key_id: Key) -> dict[str, Any]:
         "id": batch_id,
         "state": "done" if finished else ("held" if "held" in counts else "running"),
         "counts": counts,
-        "items": [ctx.runner.view(job, _base(request)) for job in jobs],
+        "items": [ctx.runner.view(job, public_base(request)) for job in jobs],
     }
 
 

@@ -1,4 +1,4 @@
-"""API keys (only their SHA-256 is stored) and per-key rate limits.
+"""API keys (only their SHA-256 is stored), review-page sessions, per-key rate limits.
 
 Keys are 32 random bytes, so a plain SHA-256 is enough at rest: there is nothing to
 brute-force, and lookups stay one indexed query.
@@ -7,17 +7,18 @@ brute-force, and lookups stay one indexed query.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from packshot.errors import InputError
 from packshot.service.errors import AuthError, NotFoundError, RateLimitError
-from packshot.service.store import ApiKey, Store, now
+from packshot.service.store import ApiKey, ReviewSession, Store, now
 
 KEY_PREFIX = "psk_"
 
@@ -85,6 +86,45 @@ def verify_key(store: Store, key: str | None) -> str:
         if row.revoked_at is not None:
             raise AuthError("The API key has been revoked.")
         return row.id
+
+
+def create_session(store: Store, key_id: str | None, ttl_s: float) -> str:
+    """A new review-page session for ``key_id``; returns its token (for the cookie only:
+    it opens the review page, never the API)."""
+    token = secrets.token_urlsafe(32)
+    t = now()
+    with store.session() as s:
+        s.add(ReviewSession(id=hash_key(token), key_id=key_id, created_at=t, expires_at=t + ttl_s))
+    return token
+
+
+def session_key(store: Store, token: str | None) -> str | None:
+    """The key id a live session was opened with; AuthError when there is none, it has
+    expired, or its key was revoked since."""
+    if not token:
+        raise AuthError("Sign in to the review page with an API key.")
+    with store.session() as s:
+        row = s.get(ReviewSession, hash_key(token))
+        if row is None or row.expires_at < now():
+            raise AuthError("The review session has ended; sign in again.")
+        key = s.get(ApiKey, row.key_id) if row.key_id else None
+        if row.key_id and (key is None or key.revoked_at is not None):
+            s.delete(row)
+            raise AuthError("The API key of this session has been revoked.")
+        return row.key_id
+
+
+def end_session(store: Store, token: str | None) -> None:
+    if token:
+        with store.session() as s:
+            s.execute(delete(ReviewSession).where(ReviewSession.id == hash_key(token)))
+
+
+def form_token(secret: bytes, session_token: str | None) -> str:
+    """The anti-forgery token a session's forms carry: only a page of this server, read
+    with the session cookie, can know it."""
+    message = b"review-form:" + (session_token or "").encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
 class RateLimiter:

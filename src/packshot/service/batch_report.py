@@ -23,7 +23,7 @@ from packshot.report import PANELS, write_listing_report
 from packshot.service.api import own_batch
 from packshot.service.context import Context
 from packshot.service.errors import NotFoundError
-from packshot.service.http import authenticate, context
+from packshot.service.http import authenticate, context, public_base
 from packshot.service.store import FINAL_STATES, Job, Review
 
 router = APIRouter(tags=["batches"])
@@ -96,7 +96,7 @@ def batch_report(batch_id: str, request: Request) -> FileResponse:
             s.scalars(select(Review).where(Review.job_id.in_([j.id for j in jobs]))).all()
         )
         s.expunge_all()
-    records, links = batch_records(ctx, str(request.base_url), jobs, reviews)
+    records, links = batch_records(ctx, public_base(request), jobs, reviews)
     waiting = sum(j.state not in FINAL_STATES and j.state != "held" for j in jobs)
     title = f"packshot batch {batch_id}" + (f" ({waiting} items still running)" if waiting else "")
     page = write_listing_report(

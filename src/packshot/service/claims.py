@@ -103,16 +103,26 @@ def interrupted_sync(s: Session) -> Sequence[Job]:
     ).all()
 
 
-def claim_events(s: Session, store: Store, lease_s: float, limit: int = 20) -> list[WebhookEvent]:
-    """Due webhook events no live server is sending, claimed for this one (in ``s``)."""
+def claim_events(
+    s: Session,
+    store: Store,
+    lease_s: float,
+    limit: int = 20,
+    urls: Sequence[str] | None = None,
+) -> list[WebhookEvent]:
+    """Due webhook events no live server is sending (only those to ``urls`` when given:
+    one receiver's), claimed for this one (in ``s``)."""
     t = now()
+    due = [
+        WebhookEvent.state == "pending",
+        WebhookEvent.next_at <= t,
+        _expired(WebhookEvent.lease_until, t),
+    ]
+    if urls is not None:
+        due.append(WebhookEvent.url.in_(list(urls)))
     candidates = s.scalars(
         select(WebhookEvent)
-        .where(
-            WebhookEvent.state == "pending",
-            WebhookEvent.next_at <= t,
-            _expired(WebhookEvent.lease_until, t),
-        )
+        .where(*due)
         .order_by(WebhookEvent.next_at)
         .limit(limit)
         .with_for_update(skip_locked=True)

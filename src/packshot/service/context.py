@@ -8,6 +8,7 @@ from typing import Any
 from packshot.models import registry
 from packshot.service.auth import RateLimiter
 from packshot.service.jobs import Runner
+from packshot.service.retention import Sweeper
 from packshot.service.settings import Settings
 from packshot.service.storage import Storage
 from packshot.service.store import Store
@@ -22,6 +23,7 @@ class Context:
     sender: WebhookSender
     runner: Runner
     limiter: RateLimiter
+    sweeper: Sweeper
     draining: bool = field(default=False)
     """Set when shutdown begins: the readiness probe fails so the balancer moves on."""
 
@@ -34,14 +36,24 @@ class Context:
         )
         sender = WebhookSender(settings, store)
         runner = Runner(settings, store, storage, sender)
-        return cls(settings, store, storage, sender, runner, RateLimiter(settings.rate_per_minute))
+        return cls(
+            settings,
+            store,
+            storage,
+            sender,
+            runner,
+            RateLimiter(settings.rate_per_minute),
+            Sweeper(settings, store, storage),
+        )
 
     def start(self) -> None:
         self.runner.start()
         self.sender.start()
+        self.sweeper.start()
 
     def stop(self) -> None:
         self.draining = True
+        self.sweeper.stop()
         self.runner.stop()
         self.sender.stop()
         self.runner.release()

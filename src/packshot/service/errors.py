@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 from packshot.errors import InputError, PackshotError
+
+# An absolute file path in a message ("/srv/data/work/tmpab12/source/item.jpg"), not the
+# path part of a URL (preceded by its host) nor a ratio such as "16/9".
+_SERVER_PATH = re.compile(r"(?<![\w.:/~-])(?:/[^\s'\"/:;,()<>]+)+/([^\s'\"/:;,()<>]+)")
+
+
+def public_message(message: str) -> str:
+    """``message`` with every server path cut to its file name: clients learn which of
+    their files is wrong, never where the server keeps things."""
+    return _SERVER_PATH.sub(lambda m: m.group(1), message)
 
 
 class AuthError(PackshotError):
@@ -10,6 +22,13 @@ class AuthError(PackshotError):
 
     code = "unauthorized"
     http_status = 401
+
+
+class ForbiddenError(PackshotError):
+    """A state-changing browser request from another site, or without its form token."""
+
+    code = "forbidden"
+    http_status = 403
 
 
 class RateLimitError(PackshotError):

@@ -15,12 +15,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from packshot.errors import PackshotError
 from packshot.service.auth import verify_key
 from packshot.service.context import Context
-from packshot.service.errors import RateLimitError, RequestTooLargeError
+from packshot.service.errors import RateLimitError, RequestTooLargeError, public_message
 
 logger = logging.getLogger(__name__)
 
 REMOVEBG_PREFIX = "/v1.0/"
-KEY_COOKIE = "packshot_key"
+# remove.bg answers 400 for every bad request (unreadable or oversized file, failed
+# download), 403 for a missing or wrong key; its clients branch on exactly these.
+_REMOVEBG_STATUS = {401: 403, 413: 400, 415: 400, 422: 400, 502: 400}
 
 
 def context(request: Request) -> Context:
@@ -28,15 +30,34 @@ def context(request: Request) -> Context:
     return ctx
 
 
+def public_base(request: Request) -> str:
+    """The base of every link the server hands out: ``PACKSHOT_PUBLIC_URL``, else the
+    address this connection reached the server on (its socket, never a header)."""
+    configured = context(request).settings.public_url
+    if configured:
+        return configured.rstrip("/")
+    host, port = request.scope.get("server") or ("127.0.0.1", 80)
+    scheme = "https" if request.scope.get("scheme") in ("https", "wss") else "http"
+    shown = f"[{host}]" if ":" in str(host) else str(host)
+    return f"{scheme}://{shown}:{port}"
+
+
 def error_body(path: str, code: str, message: str) -> dict[str, Any]:
+    message = public_message(message)
     if path.startswith(REMOVEBG_PREFIX):
         # remove.bg's own shape, so its clients show our message.
         return {"errors": [{"title": message, "code": code}]}
     return {"error": {"code": code, "message": message}}
 
 
+def json_error(path: str, status: int, code: str, message: str) -> JSONResponse:
+    if path.startswith(REMOVEBG_PREFIX):
+        status = _REMOVEBG_STATUS.get(status, status)
+    return JSONResponse(error_body(path, code, message), status_code=status)
+
+
 def error_response(request: Request, status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(error_body(request.url.path, code, message), status_code=status)
+    return json_error(request.url.path, status, code, message)
 
 
 async def packshot_error(request: Request, exc: Exception) -> JSONResponse:
@@ -71,11 +92,12 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def api_key(request: Request) -> str | None:
-    """The key a request carries: bearer token, X-Api-Key, or the review page's cookie."""
+    """The key a request carries: a bearer token or X-Api-Key (never a cookie: the review
+    page's session is no API key)."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
-    return request.headers.get("x-api-key") or request.cookies.get(KEY_COOKIE)
+    return request.headers.get("x-api-key")
 
 
 def authenticate(request: Request) -> str | None:
@@ -110,9 +132,8 @@ class BodyLimit:
                 except ValueError:
                     declared = 0
                 if declared > self.limit:
-                    response = JSONResponse(
-                        error_body(scope.get("path", ""), RequestTooLargeError.code, message),
-                        status_code=413,
+                    response = json_error(
+                        scope.get("path", ""), 413, RequestTooLargeError.code, message
                     )
                     await response(scope, receive, send)
                     return

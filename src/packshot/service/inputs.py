@@ -27,6 +27,10 @@ from packshot.service.solutions import IMAGE_ROLES
 ImageRef = bytes | str
 """Encoded image bytes, or an http(s) URL still to fetch."""
 
+MAX_JSON_DEPTH = 32
+"""Nesting allowed in a request body: far beyond any real request, far below what would
+exhaust the parser's (or a later ``json.dumps``'s) recursion."""
+
 
 @dataclass(frozen=True)
 class Parsed:
@@ -49,6 +53,44 @@ def decode_base64(value: Any, field: str) -> bytes:
     return data
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            # Parsers disagree on which copy wins; say so instead of picking one silently.
+            raise InputError(f"{key}: the field appears more than once in a JSON object.")
+        out[key] = value
+    return out
+
+
+def _depth(value: Any) -> int:
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_JSON_DEPTH:
+                children = item.values() if isinstance(item, dict) else item
+                stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def parse_json(body: bytes | str, what: str = "The body") -> Any:
+    """JSON from a client: a clear InputError for bad syntax, repeated keys, or nesting
+    deeper than :data:`MAX_JSON_DEPTH` (which would otherwise end in a RecursionError)."""
+    too_deep = f"{what} is nested deeper than {MAX_JSON_DEPTH} levels."
+    try:
+        data = json.loads(body, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise InputError(too_deep) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{what} is not valid JSON ({exc}).") from None
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise InputError(too_deep)
+    return data
+
+
 def split_fields(raw: Mapping[str, Any], uploads: Mapping[str, bytes]) -> Parsed:
     """Image references out of ``raw`` (and uploads); everything else stays a field."""
     fields: dict[str, Any] = {}
@@ -63,6 +105,8 @@ def split_fields(raw: Mapping[str, Any], uploads: Mapping[str, bytes]) -> Parsed
             continue
         if role in images:
             raise InputError(f"{key}: send {role} only once (a URL, base64 or a file).")
+        if isinstance(value, list):
+            raise InputError(f"{key}: {len(value)} values were sent; send one {role}.")
         if key.endswith("_url"):
             if not isinstance(value, str):
                 raise InputError(f"{key}: expected a URL string.")
@@ -94,18 +138,27 @@ async def read_request(request: Request, settings: Settings) -> Parsed:
         form = await request.form(
             max_files=len(IMAGE_ROLES), max_fields=100, max_part_size=settings.max_request_bytes
         )
-        raw: dict[str, Any] = {}
-        uploads: dict[str, bytes] = {}
-        for key, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                uploads[key] = await value.read()
-            elif key in raw:
-                # Repeated form fields (market=a&market=b) become a list.
-                existing = raw[key]
-                raw[key] = [*existing, value] if isinstance(existing, list) else [existing, value]
-            else:
-                raw[key] = value
-        await form.close()
+        try:
+            raw: dict[str, Any] = {}
+            uploads: dict[str, bytes] = {}
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    if key in uploads:
+                        raise InputError(
+                            f"{key}: {sum(1 for k, _ in form.multi_items() if k == key)} files "
+                            "were uploaded under this name; send one image per field."
+                        )
+                    uploads[key] = await value.read()
+                elif key in raw:
+                    # Repeated form fields (market=a&market=b) become a list.
+                    existing = raw[key]
+                    raw[key] = (
+                        [*existing, value] if isinstance(existing, list) else [existing, value]
+                    )
+                else:
+                    raw[key] = value
+        finally:
+            await form.close()
         return split_fields(raw, uploads)
     body = await request.body()
     if not body:
@@ -115,10 +168,7 @@ async def read_request(request: Request, settings: Settings) -> Parsed:
             f"Content-Type {content_type!r} is not accepted: send application/json or "
             "multipart/form-data."
         )
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"The body is not valid JSON ({exc}).") from None
+    data = parse_json(body)
     if not isinstance(data, dict):
         raise InputError("The JSON body must be an object of fields.")
     return split_fields(data, {})

@@ -29,7 +29,7 @@ from packshot.errors import InputError, PackshotError
 from packshot.pipeline.backends import Backend as PipelineBackend
 from packshot.pipeline.backends import get_backend
 from packshot.service import claims
-from packshot.service.errors import SolutionNotAvailableError
+from packshot.service.errors import SolutionNotAvailableError, public_message
 from packshot.service.inputs import ImageRef, fetch_image
 from packshot.service.settings import Settings
 from packshot.service.solutions import SOLUTIONS, RunRequest, RunResult, Solution
@@ -275,15 +275,16 @@ class Runner:
         position: int = 0,
         callback_url: str | None = None,
         state: str = "queued",
+        ref: str | int | None = None,
     ) -> Job:
         job_id = new_id("job")
         refs: dict[str, dict[str, str]] = {}
-        for role, ref in images.items():
-            if isinstance(ref, bytes):
-                self.storage.put_input(job_id, role, ref)
+        for role, image in images.items():
+            if isinstance(image, bytes):
+                self.storage.put_input(job_id, role, image)
                 refs[role] = {"file": role}
             else:
-                refs[role] = {"url": ref}
+                refs[role] = {"url": image}
         t = now()
         job = Job(
             id=job_id,
@@ -291,7 +292,7 @@ class Runner:
             position=position,
             key_id=key_id,
             solution=solution,
-            params=json.dumps({"fields": fields, "images": refs}),
+            params=json.dumps({"fields": fields, "images": refs, "ref": ref}),
             state=state,
             result=None,
             error_code=None,
@@ -342,7 +343,7 @@ class Runner:
                 )
             self._succeed(job_id, result)
         except PackshotError as exc:
-            self.finish(job_id, "failed", error=(exc.code, str(exc)))
+            self.finish(job_id, "failed", error=(exc.code, public_message(str(exc))))
             raise
         except Exception as exc:  # one item never takes the server down
             logger.exception("job %s failed unexpectedly", job_id)
@@ -381,7 +382,8 @@ class Runner:
             files.append(entry)
             if is_held:
                 held.append(out)
-        payload = {"files": files, "info": result.info}
+        # Per-target errors (listing) may name files in the work folder.
+        payload = json.loads(public_message(json.dumps({"files": files, "info": result.info})))
         reviews = [
             Review(
                 id=new_id("rev"),
@@ -451,6 +453,8 @@ class Runner:
         result = data.get("result")
         if base and result:
             for entry in result.get("files", []):
+                if entry.get("expired"):
+                    continue  # removed by the retention sweep
                 if not entry.get("held") and entry.get("review") in (None, "approved"):
                     entry["url"] = self.storage.link(base, job.id, entry["name"])
         return data

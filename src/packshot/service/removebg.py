@@ -5,7 +5,11 @@
 ``crop_margin``, ``scale``, ``position``; the key in ``X-Api-Key``. The answer is the image
 with remove.bg's headers (``X-Width``, ``X-Height``, ``X-Foreground-*``,
 ``X-Credits-Charged``), or ``{"data": {"result_b64": ...}}`` for ``Accept:
-application/json``; errors are ``{"errors": [{"title", "code"}]}``. Fields packshot has no
+application/json``; errors are ``{"errors": [{"title", "code"}]}`` with remove.bg's
+status codes (400 bad request, 403 bad or missing key, 429 rate limit).
+``GET /v1.0/account`` answers in remove.bg's shape; packshot charges no credits, so the
+balances are a fixed large number (clients do arithmetic on them) and ``unlimited`` is
+true. Fields packshot has no
 use for (``roi``, ``channels``, ``add_shadow``...) are accepted and ignored, as remove.bg
 clients send them by default.
 """
@@ -68,6 +72,8 @@ TYPES = (
     "other",
 )
 FORMATS = ("auto", "png", "jpg", "webp", "zip")
+# Numbers, not the word "unlimited": clients subtract X-Credits-Charged from the balance.
+UNLIMITED_CREDITS = 1_000_000_000
 _LENGTH = re.compile(r"^(\d+(?:\.\d+)?)(px|%)?$")
 
 
@@ -83,17 +89,25 @@ def _lengths(value: str, field: str) -> list[tuple[float, bool]]:
     return out
 
 
-def _margins(value: Any, box: Box) -> tuple[int, int, int, int]:
-    """(top, right, bottom, left) in pixels; percentages are of the subject's size."""
+Length = tuple[float, bool]
+
+
+def _margin_lengths(value: Any) -> tuple[Length, Length, Length, Length]:
+    """crop_margin as (top, right, bottom, left) lengths, CSS-style from 1, 2 or 4 values."""
     if value is None or value == "":
-        return 0, 0, 0, 0
+        return (0.0, False), (0.0, False), (0.0, False), (0.0, False)
     lengths = _lengths(str(value), "crop_margin")
-    if len(lengths) not in (1, 2, 4):
-        raise InputError("crop_margin: give one, two or four values.")
     if len(lengths) == 1:
         lengths = lengths * 4
     elif len(lengths) == 2:
         lengths = [lengths[0], lengths[1], lengths[0], lengths[1]]
+    elif len(lengths) != 4:
+        raise InputError(f"crop_margin: give one, two or four values, got {len(lengths)}.")
+    return lengths[0], lengths[1], lengths[2], lengths[3]
+
+
+def _margins(lengths: tuple[Length, ...], box: Box) -> tuple[int, int, int, int]:
+    """(top, right, bottom, left) in pixels; percentages are of the subject's size."""
     sides = (box.height, box.width, box.height, box.width)
     result = []
     for (amount, pct), side in zip(lengths, sides, strict=True):
@@ -110,12 +124,44 @@ def _percent(value: str, field: str) -> float:
     return lengths[0][0] / 100
 
 
+def _scale(value: Any) -> float | None:
+    """scale as the fraction of the canvas the subject fills; None for "original"."""
+    text = str(value or "original").strip().lower()
+    if text == "original":
+        return None
+    fill = _percent(text, "scale")
+    if not 0.1 <= fill <= 1.0:
+        raise InputError(f"scale: {value!r} must be from 10% to 100%, or 'original'.")
+    return fill
+
+
+def _place(value: Any, scaled: bool) -> tuple[float, float] | None:
+    """position as (x, y) fractions of the free space; None keeps the subject in place."""
+    text = str(value or "").strip().lower()
+    if text in ("", "original"):
+        # remove.bg centres a rescaled subject unless told otherwise.
+        return (0.5, 0.5) if scaled and text == "" else None
+    if text == "center":
+        return 0.5, 0.5
+    parts = text.split()
+    if len(parts) not in (1, 2) or not all(p.endswith("%") for p in parts):
+        raise InputError(
+            f"position: {value!r}: give 'original', 'center' or one or two percentages "
+            "such as '50% 100%'."
+        )
+    fx = _percent(parts[0], "position")
+    fy = _percent(parts[-1], "position")
+    if not (0 <= fx <= 1 and 0 <= fy <= 1):
+        raise InputError(f"position: {value!r}: percentages must be from 0% to 100%.")
+    return fx, fy
+
+
 def _subject_box(rgba: ImageArray) -> Box | None:
     found = bounding_box(rgba[..., 3] > 0, 0)
     return Box.from_slices(found) if found is not None else None
 
 
-def _crop(rgba: ImageArray, margin: Any) -> ImageArray:
+def _crop(rgba: ImageArray, margin: tuple[Length, ...]) -> ImageArray:
     box = _subject_box(rgba)
     if box is None:
         return rgba
@@ -125,22 +171,12 @@ def _crop(rgba: ImageArray, margin: Any) -> ImageArray:
     return out
 
 
-def _position(rgba: ImageArray, value: str) -> ImageArray:
-    """Move the subject to ``value`` ("center" or "X% [Y%]") of the free space."""
+def _position(rgba: ImageArray, fx: float, fy: float) -> ImageArray:
+    """Move the subject to (fx, fy) of the free space (0.5, 0.5: centred)."""
     box = _subject_box(rgba)
     if box is None:
         return rgba
     h, w = rgba.shape[:2]
-    if value == "center":
-        fx = fy = 0.5
-    else:
-        parts = value.split()
-        if len(parts) not in (1, 2):
-            raise InputError("position: give 'original', 'center' or one or two percentages.")
-        fx = _percent(parts[0], "position")
-        fy = _percent(parts[-1], "position")
-        if not (0 <= fx <= 1 and 0 <= fy <= 1):
-            raise InputError("position: percentages must be from 0% to 100%.")
     x = round(fx * (w - box.width))
     y = round(fy * (h - box.height))
     out = np.zeros_like(rgba)
@@ -164,9 +200,10 @@ class Options:
     fmt: str
     color: tuple[int, int, int] | None
     crop: bool
-    crop_margin: Any
-    scale: str
-    position: str
+    crop_margin: tuple[Length, Length, Length, Length]
+    scale: float | None
+    """Fill fraction of the subject; None keeps its original size."""
+    position: tuple[float, float] | None
 
 
 def parse_options(fields: dict[str, Any]) -> Options:
@@ -175,14 +212,15 @@ def parse_options(fields: dict[str, Any]) -> Options:
     if fmt == "zip":
         raise InputError("format: 'zip' is not supported by packshot; use png, jpg or webp.")
     parse_choice(fields.get("type"), "type", TYPES, "auto")
+    scale = _scale(fields.get("scale"))
     return Options(
         size=parse_choice(fields.get("size"), "size", SIZES, "auto"),
         fmt=fmt,
         color=parse_color(fields["bg_color"], "bg_color") if fields.get("bg_color") else None,
         crop=parse_bool(fields.get("crop"), "crop"),
-        crop_margin=fields.get("crop_margin"),
-        scale=str(fields.get("scale") or "original").strip().lower(),
-        position=str(fields.get("position") or "").strip().lower(),
+        crop_margin=_margin_lengths(fields.get("crop_margin")),
+        scale=scale,
+        position=_place(fields.get("position"), scale is not None),
     )
 
 
@@ -190,22 +228,16 @@ def remove_background(
     opts: Options, data: bytes, ctx: Context
 ) -> tuple[bytes, str, dict[str, int]]:
     """Run one remove.bg request: (encoded bytes, media type, output geometry)."""
-    size, fmt, color, crop, scale = opts.size, opts.fmt, opts.color, opts.crop, opts.scale
-    position = opts.position
+    size, fmt, color = opts.size, opts.fmt, opts.color
     image = load_image(data, label="image_file", max_pixels=ctx.settings.max_pixels)
     with ctx.runner.slot:
         rgba = cutout(image.pixels, model=ctx.settings.model).rgba
-    if crop:
+    if opts.crop:
         rgba = _crop(rgba, opts.crop_margin)
-    if scale != "original":
-        fill = _percent(scale, "scale")
-        if not 0.1 <= fill <= 1.0:
-            raise InputError("scale: must be from 10% to 100%, or 'original'.")
-        if _subject_box(rgba) is not None:
-            rgba = place_on_canvas(rgba, rgba.shape[1], rgba.shape[0], fill=fill).rgba
-        position = position or "center"
-    if position not in ("", "original"):
-        rgba = _position(rgba, position)
+    if opts.scale is not None and _subject_box(rgba) is not None:
+        rgba = place_on_canvas(rgba, rgba.shape[1], rgba.shape[0], fill=opts.scale).rgba
+    if opts.position is not None:
+        rgba = _position(rgba, *opts.position)
     rgba = _limit(rgba, _SIZE_MP[size])
     pixels: ImageArray = rgba if color is None else compose_on_color(rgba, color)
     if fmt == "auto":
@@ -267,3 +299,22 @@ async def removebg(request: Request, _key: str | None = Depends(authenticate)) -
         "X-Credits-Charged": "0",
     }
     return Response(encoded, media_type=media, headers=headers)
+
+
+@router.get("/v1.0/account", tags=["remove.bg compatible"])
+def account(_key: str | None = Depends(authenticate)) -> dict[str, Any]:
+    """remove.bg's account endpoint (clients read it on start-up): nothing runs out."""
+    return {
+        "data": {
+            "attributes": {
+                "credits": {
+                    "total": UNLIMITED_CREDITS,
+                    "subscription": UNLIMITED_CREDITS,
+                    "payg": 0,
+                    "enterprise": 0,
+                    "unlimited": True,
+                },
+                "api": {"free_calls": UNLIMITED_CREDITS, "sizes": "all"},
+            }
+        }
+    }

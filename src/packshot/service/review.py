@@ -5,13 +5,20 @@ Held outputs come from a solution whose output carries a gate verdict of ``"hold
 (the gate's JSON: ``verdict``, ``reasons``, ``checks``). A job stays ``held`` until every
 held output is decided; then it becomes ``done`` (an approved or unheld output remains) or
 ``failed`` (all rejected or superseded by a re-run), and its webhook fires.
-The browser signs in once with an API key, kept in an HttpOnly, SameSite=Strict cookie.
+The browser signs in once with an API key and gets a server-side session: its cookie
+(HttpOnly, SameSite=Strict, Secure over https, scoped to /review) holds a random token
+that opens this page only, never the API, and ends at logout, after
+``PACKSHOT_SESSION_TTL`` or when the key is revoked. Every state-changing form (sign-in,
+decisions, logout) is refused when the browser says it comes from another origin, and all
+but sign-in also carry a token tied to the session.
 """
 
 from __future__ import annotations
 
+import hmac
 import html
 import json
+import urllib.parse
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -20,15 +27,22 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from packshot.errors import InputError, PackshotError
-from packshot.service.auth import verify_key
+from packshot.service.auth import (
+    create_session,
+    end_session,
+    form_token,
+    session_key,
+    verify_key,
+)
 from packshot.service.context import Context
-from packshot.service.errors import AuthError, ConflictError, NotFoundError
-from packshot.service.http import KEY_COOKIE, authenticate, context
+from packshot.service.errors import AuthError, ConflictError, ForbiddenError, NotFoundError
+from packshot.service.http import api_key, authenticate, context, public_base
 from packshot.service.store import Job, Review, now
 
 router = APIRouter(tags=["review"])
 
 DECISIONS = ("approve", "reject", "rerun")
+SESSION_COOKIE = "packshot_review"
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5rem;background:#f6f6f6;color:#222}
@@ -48,6 +62,53 @@ def _page(title: str, body: str) -> HTMLResponse:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
     )
+
+
+def _origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def check_origin(request: Request) -> None:
+    """Refuse a browser request another site made: its ``Origin`` (or, without one, its
+    ``Referer``) must be this server's public origin, and ``Sec-Fetch-Site`` not
+    ``cross-site``. Non-browser clients send none of these."""
+    own = _origin(public_base(request))
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if claimed and _origin(claimed) != own:
+        # Also an opaque "null" origin (sandboxed frames, data: URLs).
+        raise ForbiddenError(f"Refused: the form was sent from {claimed!r}, not from {own}.")
+    if request.headers.get("sec-fetch-site", "") == "cross-site":
+        raise ForbiddenError("Refused: the form was sent from another site.")
+
+
+def _session_token(request: Request) -> str | None:
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def _viewer(request: Request) -> str | None:
+    """The key id of the page's session (None with auth off); AuthError when signed out."""
+    ctx = context(request)
+    if not ctx.settings.auth:
+        return None
+    key_id = session_key(ctx.store, _session_token(request))
+    if key_id is not None:
+        ctx.limiter.take(key_id)
+    return key_id
+
+
+def _form_token(request: Request) -> str:
+    return form_token(context(request).settings.signing_key(), _session_token(request))
+
+
+def _hidden(request: Request) -> str:
+    return f"<input type='hidden' name='csrf' value='{_form_token(request)}'>"
+
+
+def _check_form(request: Request, csrf: str | None) -> None:
+    check_origin(request)
+    if not csrf or not hmac.compare_digest(csrf, _form_token(request)):
+        raise ForbiddenError("Refused: the form's token is missing or stale; reload the page.")
 
 
 def _login(message: str = "") -> HTMLResponse:
@@ -80,7 +141,7 @@ def _checks_table(gate: dict[str, Any]) -> str:
     )
 
 
-def _item(ctx: Context, base: str, review: Review, job: Job) -> str:
+def _item(ctx: Context, base: str, hidden: str, review: Review, job: Job) -> str:
     gate = json.loads(review.gate)
     fields = json.loads(job.params)["fields"]
     source = ctx.storage.link(base, job.id, review.source, kind="inputs")
@@ -95,11 +156,11 @@ def _item(ctx: Context, base: str, review: Review, job: Job) -> str:
         f"<figure><img class='output' src='{html.escape(output)}' alt='output'>"
         "<figcaption>output</figcaption></figure></div>"
         f"{_checks_table(gate)}"
-        f"<form method='post' action='/review/{rid}/approve'>"
+        f"<form method='post' action='/review/{rid}/approve'>{hidden}"
         "<button class='approve' type='submit'>Approve</button></form>"
-        f"<form method='post' action='/review/{rid}/reject'>"
+        f"<form method='post' action='/review/{rid}/reject'>{hidden}"
         "<button class='reject' type='submit'>Reject</button></form>"
-        f"<form method='post' action='/review/{rid}/rerun' style='display:block'>"
+        f"<form method='post' action='/review/{rid}/rerun' style='display:block'>{hidden}"
         "<label>parameters (JSON)<textarea name='params' rows='3'>"
         f"{html.escape(json.dumps(fields))}</textarea></label>"
         "<button class='rerun' type='submit'>Re-run</button></form></div>"
@@ -117,36 +178,60 @@ def _held(ctx: Context, key_id: str | None) -> list[tuple[Review, Job]]:
         return [(r, j) for r, j in rows if not ctx.settings.auth or j.key_id == key_id]
 
 
-def _key_or_none(request: Request) -> tuple[bool, str | None]:
-    try:
-        return True, authenticate(request)
-    except AuthError:
-        return False, None
-
-
 @router.get("/review", response_class=HTMLResponse)
 def review_page(request: Request) -> Response:
     """Every held output with its source, checks and the three decisions."""
-    ok, key_id = _key_or_none(request)
-    if not ok:
+    try:
+        key_id = _viewer(request)
+    except AuthError:
         return _login()
     ctx = context(request)
     items = _held(ctx, key_id)
-    base = str(request.base_url)
-    body = "".join(_item(ctx, base, r, j) for r, j in items)
+    base = public_base(request)
+    hidden = _hidden(request)
+    body = "".join(_item(ctx, base, hidden, r, j) for r, j in items)
     count = f"<p id='count'>{len(items)} held</p>"
-    return _page("packshot review", count + (body or "<p>Nothing is waiting for review.</p>"))
+    logout = (
+        f"<form method='post' action='/review/logout'>{hidden}"
+        "<button type='submit' id='sign-out'>Sign out</button></form>"
+        if ctx.settings.auth
+        else ""
+    )
+    return _page(
+        "packshot review", logout + count + (body or "<p>Nothing is waiting for review.</p>")
+    )
 
 
 @router.post("/review/login")
 def review_login(request: Request, key: Annotated[str, Form()] = "") -> Response:
+    check_origin(request)
     ctx = context(request)
     try:
-        verify_key(ctx.store, key.strip())
+        key_id = verify_key(ctx.store, key.strip())
     except AuthError as exc:
         return _login(str(exc))
+    ctx.limiter.take(key_id)
+    token = create_session(ctx.store, key_id, ctx.settings.session_ttl_s)
     response = RedirectResponse("/review", status_code=303)
-    response.set_cookie(KEY_COOKIE, key.strip(), httponly=True, samesite="strict")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=ctx.settings.session_ttl_s,
+        path="/review",
+        httponly=True,
+        samesite="strict",
+        secure=public_base(request).startswith("https:"),
+    )
+    return response
+
+
+@router.post("/review/logout")
+def review_logout(request: Request, csrf: Annotated[str | None, Form()] = None) -> Response:
+    """End the session (server-side: the cookie is worthless afterwards)."""
+    _check_form(request, csrf)
+    end_session(context(request).store, _session_token(request))
+    response = RedirectResponse("/review", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/review")
     return response
 
 
@@ -185,6 +270,7 @@ def decide(
                 dict(images),
                 key_id=job.key_id,
                 callback_url=job.callback_url,
+                ref=params_all.get("ref"),
             )
             review.rerun_job_id = new_job = rerun.id
         review.state = {"approve": "approved", "reject": "rejected", "rerun": "rerun"}[decision]
@@ -225,11 +311,21 @@ async def review_decide(
     decision: str,
     request: Request,
     params: Annotated[str | None, Form()] = None,
+    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    """Approve, reject or re-run one held output, then back to the page."""
+    """Approve, reject or re-run one held output, then back to the page.
+
+    From the page: its session and form token. From a program: an API key header (which
+    no other site can make a browser send), and no form token.
+    """
     ctx = context(request)
-    key_id = authenticate(request)
     try:
+        if api_key(request):
+            check_origin(request)
+            key_id = authenticate(request)
+        else:
+            _check_form(request, csrf)
+            key_id = _viewer(request)
         await run_in_threadpool(decide, ctx, review_id, key_id, decision, params)
     except PackshotError as exc:
         if "text/html" in request.headers.get("accept", ""):

@@ -7,7 +7,9 @@ needs; the CLI and tests build one :class:`Settings` and hand it to ``create_app
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,45 @@ def _env_int(name: str, default: int) -> int:
 
 def _env_float(name: str, default: float) -> float:
     return _env_positive(name, default, float, "a number of seconds")
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+DAY = 86400.0
+
+
+def parse_duration(raw: str, name: str) -> float | None:
+    """Seconds from "90", "90s", "15m", "12h" or "30d"; None for "forever"."""
+    text = raw.strip().lower()
+    if text in ("forever", "never"):
+        return None
+    match = _DURATION.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise InputError(
+            f"{name} must be a positive duration such as 3600, 90m, 12h or 30d, or 'forever'; "
+            f"got {raw!r}."
+        )
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+def _env_duration(name: str, default: float | None) -> float | None:
+    raw = os.environ.get(name, "").strip()
+    return parse_duration(raw, name) if raw else default
+
+
+def check_public_url(url: str) -> str:
+    """``url`` without a trailing slash, if it can be the base of the server's links."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(
+            f"PACKSHOT_PUBLIC_URL must be an http(s) URL such as https://images.example.com, "
+            f"got {url!r}."
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise InputError(
+            f"PACKSHOT_PUBLIC_URL must not carry a query, fragment or credentials, got {url!r}."
+        )
+    return url.rstrip("/")
 
 
 def _env_flag(name: str) -> bool:
@@ -82,8 +123,25 @@ class Settings:
     drain_s: float = 30.0
     """On shutdown, how long running jobs may take to finish before they are released to
     another server."""
+    webhook_senders: int = 8
+    """Receivers delivered to at once: each receiver gets its own sender while it has due
+    events, so a slow one only delays its own webhooks."""
     public_url: str = ""
-    """The server's external base URL, for result links inside webhook bodies."""
+    """The server's external base URL: every link it hands out (status URLs, result files,
+    webhook bodies, the review page) starts with it. Empty: the address the server is
+    bound to. Never taken from a request's Host header."""
+    keep_inputs_s: float | None = 7 * DAY
+    """How long a finished job's input images are kept (None: forever). Inputs of held
+    jobs stay until the review decides them (a re-run needs them)."""
+    keep_results_s: float | None = 30 * DAY
+    """How long a finished job's output files are kept (None: forever)."""
+    keep_jobs_s: float | None = 90 * DAY
+    """How long a finished job's record (state, webhook log, review) is kept (None:
+    forever); its files go with it."""
+    sweep_interval_s: float = 600.0
+    """How often the retention sweep runs."""
+    session_ttl_s: int = 12 * 3600
+    """How long a review-page sign-in lasts."""
     secret: str = field(default="", repr=False)
     """Signs result links and webhooks; empty reads or creates ``<data_dir>/secret``."""
 
@@ -124,6 +182,8 @@ class Settings:
                 f"PACKSHOT_BATCH_BACKEND must be one of {', '.join(BACKENDS)}, "
                 f"got {self.batch_backend!r}."
             )
+        if self.public_url:
+            check_public_url(self.public_url)
         for path in (self.data_dir, self.results_dir, self.inputs_dir, self.work_dir):
             path.mkdir(parents=True, exist_ok=True)
         self.signing_key()
@@ -152,6 +212,11 @@ class Settings:
             webhook_backoff_s=float(os.environ.get("PACKSHOT_WEBHOOK_BACKOFF", "1") or 1),
             lease_s=_env_float("PACKSHOT_LEASE_SECONDS", 30.0),
             drain_s=_env_float("PACKSHOT_DRAIN_SECONDS", 30.0),
-            public_url=os.environ.get("PACKSHOT_PUBLIC_URL", ""),
+            webhook_senders=_env_int("PACKSHOT_WEBHOOK_SENDERS", 8),
+            public_url=os.environ.get("PACKSHOT_PUBLIC_URL", "").strip(),
+            keep_inputs_s=_env_duration("PACKSHOT_KEEP_INPUTS", 7 * DAY),
+            keep_results_s=_env_duration("PACKSHOT_KEEP_RESULTS", 30 * DAY),
+            keep_jobs_s=_env_duration("PACKSHOT_KEEP_JOBS", 90 * DAY),
+            session_ttl_s=_env_int("PACKSHOT_SESSION_TTL", 12 * 3600),
             secret=os.environ.get("PACKSHOT_SECRET", ""),
         )

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import shutil
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 
 from packshot.errors import InputError
@@ -65,6 +67,25 @@ class Storage:
         if not path.is_file():
             raise NotFoundError(f"The input {name!r} of job {job_id} is no longer stored.")
         return path.read_bytes()
+
+    def _root(self, kind: str) -> Path:
+        return self.results if kind == "results" else self.inputs
+
+    def job_folders(self, kind: str) -> Iterator[tuple[str, float]]:
+        """(job id, folder mtime) of every job folder of ``kind`` (results or inputs)."""
+        root = self._root(kind)
+        if not root.is_dir():
+            return
+        for entry in root.iterdir():
+            if entry.is_dir() and _NAME.match(entry.name):
+                try:
+                    yield entry.name, entry.stat().st_mtime
+                except FileNotFoundError:
+                    continue  # removed meanwhile (another server's sweep)
+
+    def remove(self, kind: str, job_id: str) -> None:
+        """Delete a job's folder of ``kind`` and everything in it."""
+        shutil.rmtree(_inside(self._root(kind), job_id), ignore_errors=True)
 
     def _sign(self, kind: str, job_id: str, name: str, expires: int) -> str:
         message = f"{kind}/{job_id}/{name}:{expires}".encode()

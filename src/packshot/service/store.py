@@ -94,6 +94,7 @@ class Job(Base):
         return {
             "id": self.id,
             "batch_id": self.batch_id,
+            "ref": json.loads(self.params).get("ref"),
             "solution": self.solution,
             "state": self.state,
             "result": json.loads(self.result) if self.result else None,
@@ -152,6 +153,17 @@ class Review(Base):
     rerun_job_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class ReviewSession(Base):
+    """A signed-in review page: the browser holds a random token, the store its hash."""
+
+    __tablename__ = "review_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 of the cookie's token."""
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

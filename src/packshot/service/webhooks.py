@@ -1,4 +1,4 @@
-"""Signed webhook events with retries: an outbox in the job store, drained by one thread.
+"""Signed webhook events with retries: an outbox in the job store, drained per receiver.
 
 An event is written in the same transaction as the job state it reports, keyed by its
 idempotency key ``<job id>:<state>``, so each state of each item yields one event even when
@@ -12,11 +12,13 @@ attempt with:
 
 A failed attempt (connection error or non-2xx) is retried after ``backoff * 2**n``
 seconds, up to ``webhook_max_attempts``; every attempt is logged in
-``webhook_deliveries``. Each due event is claimed under a lease by one server
-(:func:`packshot.service.claims.claim_events`), so servers sharing a database never send
-it together, and any of them retries it. Delivery is at-least-once: only a server dying
-between the receiver's answer and the commit that records it sends an event twice, with
-the same idempotency key.
+``webhook_deliveries``. Each receiver (scheme, host and port of its URL) has its own
+sender thread while it has due events, at most ``webhook_senders`` at once: a receiver
+that is slow or times out delays only its own events, in order, never another's. Each due
+event is claimed under a lease by one server (:func:`packshot.service.claims.claim_events`),
+so servers sharing a database never send it together, and any of them retries it.
+Delivery is at-least-once: only a server dying between the receiver's answer and the
+commit that records it sends an event twice, with the same idempotency key.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ import json
 import logging
 import threading
 import time
+import urllib.parse
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from packshot.errors import BlockedURLError, InputError, PackshotError
@@ -75,8 +79,18 @@ def add_event(session: Session, job_id: str, state: str, url: str, payload: dict
     )
 
 
+def receiver_of(url: str) -> str:
+    """Who answers ``url``: deliveries to one receiver are serial, receivers in parallel."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port or ''}"
+
+
 class WebhookSender:
-    """The thread that delivers pending events."""
+    """A dispatcher thread that starts one sender thread per receiver with due events."""
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
@@ -84,6 +98,8 @@ class WebhookSender:
         self._key = settings.signing_key()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._busy: dict[str, threading.Thread] = {}
         self._thread = threading.Thread(target=self._loop, name="packshot-webhooks", daemon=True)
 
     def start(self) -> None:
@@ -93,6 +109,11 @@ class WebhookSender:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=15)
+        with self._lock:
+            senders = list(self._busy.values())
+        deadline = time.monotonic() + self.settings.webhook_timeout_s + 5
+        for thread in senders:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def notify(self) -> None:
         self._wake.set()
@@ -100,22 +121,62 @@ class WebhookSender:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                sent = self.deliver_due()
+                self.dispatch()
             except Exception:  # the sender must outlive a database hiccup
-                logger.exception("webhook sender failed; retrying")
-                sent = 0
-            if not sent:
-                self._wake.wait(timeout=0.5)
-                self._wake.clear()
+                logger.exception("webhook dispatcher failed; retrying")
+            self._wake.wait(timeout=0.5)
+            self._wake.clear()
 
-    def deliver_due(self) -> int:
+    def due_receivers(self) -> dict[str, list[str]]:
+        """Receivers with events due now, each with its URLs."""
         with self.store.session() as s:
-            due = claims.claim_events(s, self.store, self.settings.lease_s)
-        for event in due:
-            if self._stop.is_set():
-                break
-            self._attempt(event)
-        return len(due)
+            urls = s.scalars(
+                select(WebhookEvent.url)
+                .where(WebhookEvent.state == "pending", WebhookEvent.next_at <= now())
+                .distinct()
+            ).all()
+        receivers: dict[str, list[str]] = {}
+        for url in urls:
+            receivers.setdefault(receiver_of(url), []).append(url)
+        return receivers
+
+    def dispatch(self) -> int:
+        """Start a sender for every receiver with due events that has none running."""
+        started = 0
+        for receiver, urls in self.due_receivers().items():
+            with self._lock:
+                if receiver in self._busy or len(self._busy) >= self.settings.webhook_senders:
+                    continue
+                thread = threading.Thread(
+                    target=self._drain,
+                    args=(receiver, urls),
+                    name=f"packshot-webhook-{len(self._busy)}",
+                    daemon=True,
+                )
+                self._busy[receiver] = thread
+            thread.start()
+            started += 1
+        return started
+
+    def _drain(self, receiver: str, urls: list[str]) -> None:
+        """Deliver one receiver's due events, oldest first, until none is due."""
+        try:
+            while not self._stop.is_set():
+                with self.store.session() as s:
+                    due = claims.claim_events(s, self.store, self.settings.lease_s, urls=urls)
+                if not due:
+                    return
+                for event in due:
+                    if self._stop.is_set():
+                        return
+                    self._attempt(event)
+        except Exception:
+            logger.exception("webhook sender for %s failed; it will be restarted", receiver)
+        finally:
+            with self._lock:
+                self._busy.pop(receiver, None)
+            # Its free slot or its newly due retries may be waiting.
+            self._wake.set()
 
     def _attempt(self, event: WebhookEvent) -> None:
         body = event.body.encode()
