@@ -63,7 +63,7 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = MappingProxyType(
         "thin_parts": 0.25,
         "mask_agreement": 0.6,
         "shape_sanity": 0.5,
-        "cutout_confidence": 0.5,
+        "cutout_confidence": 0.35,
         "colour_fidelity": 3.0,
         "sharpness": 0.12,
         "visible_seams": 6.0,
