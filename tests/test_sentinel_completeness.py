@@ -90,7 +90,7 @@ def test_a_mask_much_smaller_than_the_localizer_box_fails() -> None:
     box = ((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1), 0.8)
     evidence = Evidence(scene.rgb, None, (box,))
     assert judge(scene, scene.alpha, "shape_sanity", evidence).passed
-    head, _ = cut_of(TEDDY, "no-body")
+    _, head = cut_of(TEDDY, "no-body")
     result = judge(scene, head, "shape_sanity", evidence)
     assert not result.passed and "localizer" in result.detail
 
