@@ -41,20 +41,33 @@ from packshot.ops.framing import place_on_canvas
 from packshot.ops.resample import resize_method, resize_to
 from packshot.pipeline import storage
 from packshot.pipeline.backends import Backend, get_backend
-from packshot.pipeline.candidates import DEFAULT_REFINEMENT, Variant, candidate_plan
+from packshot.pipeline.candidates import (
+    DEFAULT_REFINEMENT,
+    REFINEMENTS,
+    Variant,
+    candidate_plan,
+)
 from packshot.pipeline.cutout import Cutout, cutout, meaningful_alpha, prepare_models
 from packshot.pipeline.manifest import Manifest, TargetRecord
 from packshot.pipeline.sources import Source, load_source, read_sources
 from packshot.pipeline.steps import StepCall, apply_steps, steps_key
 from packshot.pipeline.thumbs import thumbnail_path, try_thumbnail
 from packshot.presets import Preset, parse_aspect
+from packshot.presets.gate import CUTOUT_CHECKS
 from packshot.sentinel.candidates import Candidate, rank_candidates
-from packshot.sentinel.fixes import Repair
-from packshot.sentinel.gate import run_gate
+from packshot.sentinel.completeness import Evidence, gather_evidence
+from packshot.sentinel.fixes import FIX_FOR_CHECK, Repair
+from packshot.sentinel.gate import evaluate, run_gate
 from packshot.sentinel.result import GateResult
 from packshot.sentinel.subject import Subject
 
 ImageArray = npt.NDArray[np.uint8]
+
+REPAIRED_CHECKS = frozenset(n for n, fix in FIX_FOR_CHECK.items() if fix == "rerun-model") | {
+    "product_cut_off",
+    "multiple_objects",
+}
+"""Checks that judge the cutout itself: a re-made cutout is compared on these."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +192,20 @@ def output_path(out_dir: Path, sku: str, preset: Preset, *, held: bool = False) 
     return folder / f"{preset.name}.{preset.extension}"
 
 
+REPAIR_ENSEMBLES = ("u2net-best", "u2net", "u2net-fast", "u2netp")
+"""Ensembles a failed cutout is re-made with, in order (the batch's own skipped)."""
+
+
+def needs_evidence(preset: Preset) -> bool:
+    """Whether ``preset``'s gate runs a completeness check (it then needs the photo's
+    evidence: an independent model pass and the localizer's boxes)."""
+    return bool(set(preset.gate_checks) & {*CUTOUT_CHECKS, "product_cut_off"})
+
+
+def evidence_for(rgb: ImageArray, preset: Preset) -> Evidence | None:
+    return gather_evidence(rgb) if needs_evidence(preset) else None
+
+
 def gate_output(
     rendered: Rendered,
     preset: Preset,
@@ -187,15 +214,29 @@ def gate_output(
     *,
     model: str,
     ocr: bool = True,
+    evidence: Evidence | bool | None = True,
+    repair: bool = True,
+    cuts: dict[str, Cutout] | None = None,
 ) -> tuple[bytes, int, GateResult, float]:
     """Encode a rendered target and pass it through the preset's gate (fixing it when one
-    fix helps); returns the bytes to write, the quality, the gate's result and seconds."""
+    fix helps); returns the bytes to write, the quality, the gate's result and seconds.
+
+    ``evidence`` is the source photo's completeness evidence (shared by a source's
+    targets), True to gather it here when the preset needs it, None for none. ``repair``
+    False scores without re-running models (the cutout fixes); ``cuts`` caches the
+    cutouts a repair makes, by ensemble (see :func:`candidate_cutout`)."""
     t0 = time.perf_counter()
+    if evidence is True:
+        evidence = evidence_for(rgb, preset)
+    elif evidence is False:
+        evidence = None
     data, quality = encode_for(rendered.pixels, preset)
     latest = [(data, quality)]
     source_alpha = cut.alpha.astype(np.float32) / np.float32(255.0)
 
-    def subject_of(data: bytes, alpha: npt.NDArray[np.float32]) -> Subject:
+    def subject_of(
+        data: bytes, alpha: npt.NDArray[np.float32], source: npt.NDArray[np.float32]
+    ) -> Subject:
         return Subject(
             load_image(data, label=preset.name).pixels[..., :3],
             alpha,
@@ -203,32 +244,59 @@ def gate_output(
             preset.format,
             len(data),
             source_rgb=cut.rgba[..., :3],
-            source_alpha=source_alpha,
+            source_alpha=source,
             synthesized=rendered.synthesized,
             composition=rendered.composition,
+            evidence=evidence,
         )
 
-    def remake(_: Subject, repair: Repair) -> Subject:
+    def remake(subject: Subject, repair: Repair) -> Subject:
         data, quality = encode_for(repair.rgb, preset)
         latest[0] = (data, quality)
-        return subject_of(data, repair.alpha)
+        source = subject.source_alpha if repair.source_alpha is None else repair.source_alpha
+        return subject_of(data, repair.alpha, source if source is not None else source_alpha)
 
-    def rerun_model(_: Subject, preset: Preset) -> Repair | None:
-        # The other ensemble than the one that made this cutout.
-        other = "u2net-best" if model != "u2net-best" else DEFAULT_ENSEMBLE
-        again = render_target(rgb, cutout(rgb, model=other), preset)
-        if again.alpha is None:
+    def rerun_model(subject: Subject, preset: Preset) -> Repair | None:
+        # Other ensembles and a softer matte (the candidate machinery's cutouts), each
+        # judged by the cutout checks alone; the one failing fewest, most confident, wins.
+        made = {model: cut} if cuts is None else cuts
+        made.setdefault(model, cut)
+        tried = []
+        variants = [Variant(e, DEFAULT_REFINEMENT, preset.target_fill) for e in REPAIR_ENSEMBLES]
+        variants = [v for v in variants if v.ensemble != model]
+        variants.append(Variant(model, REFINEMENTS[1], preset.target_fill))
+        wanted = [n for n in preset.gate_checks if n in REPAIRED_CHECKS]
+        for variant in variants:
+            other = candidate_cutout(rgb, made, variant)
+            again = render_target(rgb, other, preset)
+            if again.alpha is None:
+                continue
+            new_source = other.alpha.astype(np.float32) / np.float32(255.0)
+            probe = dataclasses.replace(
+                subject, rgb=again.pixels, alpha=again.alpha, source_alpha=new_source
+            )
+            checks = evaluate(probe, preset, detect=None, only=wanted)
+            failed = sum(1 for c in checks if not c.passed)
+            conf = next((c.value for c in checks if c.name == "cutout_confidence"), 0.0)
+            tried.append((failed, -float(conf or 0.0), variant.label, again, new_source))
+            if failed == 0:
+                break
+        if not tried:
             return None
-        return Repair(again.pixels, again.alpha, f"cut out again with {other}")
+        failed, _, label, again, new_source = min(tried, key=lambda t: (t[0], t[1]))
+        assert again.alpha is not None
+        note = f"cut out again ({label}; {len(tried)} tried, {failed} cutout checks failing)"
+        return Repair(again.pixels, again.alpha, note, new_source)
 
     alpha = rendered.alpha
     if alpha is None:
         alpha = np.ones(rendered.pixels.shape[:2], np.float32)
+    hooks = {} if cut.model.startswith("step:") or not repair else {"rerun-model": rerun_model}
     outcome = run_gate(
-        subject_of(data, alpha),
+        subject_of(data, alpha, source_alpha),
         preset,
         remake=remake,
-        hooks={} if cut.model.startswith("step:") else {"rerun-model": rerun_model},
+        hooks=hooks,
         detect=detect_text if ocr else None,
     )
     data, quality = latest[0]
@@ -266,7 +334,13 @@ def candidate_cutout(pixels: ImageArray, cuts: dict[str, Cutout], variant: Varia
 
 
 def best_output(
-    pixels: ImageArray, cuts: dict[str, Cutout], preset: Preset, *, model: str, ocr: bool = True
+    pixels: ImageArray,
+    cuts: dict[str, Cutout],
+    preset: Preset,
+    *,
+    model: str,
+    ocr: bool = True,
+    evidence: Evidence | bool | None = True,
 ) -> BestOutput:
     """Render ``preset.gate.candidates`` candidates (see
     :func:`~packshot.pipeline.candidates.candidate_plan`; cutouts cached in ``cuts`` across
@@ -274,13 +348,27 @@ def best_output(
     one's is not gated again but listed as dropped. With one candidate this is render +
     :func:`gate_output`."""
     rgb = pixels[..., :3]
+    if evidence is True:
+        evidence = evidence_for(rgb, preset)
     # A matte a recipe step made (isolation) is the one wanted: no other candidates.
     stepped = cuts[model].model.startswith("step:")
     wanted = preset.gate.candidates if preset.background == "white" and not stepped else 1
     if wanted == 1:
         rendered = render_target(rgb, cuts[model], preset)
         return BestOutput(
-            (rendered, *gate_output(rendered, preset, cuts[model], rgb, model=model, ocr=ocr)),
+            (
+                rendered,
+                *gate_output(
+                    rendered,
+                    preset,
+                    cuts[model],
+                    rgb,
+                    model=model,
+                    ocr=ocr,
+                    evidence=evidence,
+                    cuts=cuts,
+                ),
+            ),
             [],
             [],
         )
@@ -312,7 +400,7 @@ def best_output(
             )
             continue
         data, quality, gate, seconds = gate_output(
-            rendered, preset, cut, rgb, model=variant.ensemble, ocr=ocr
+            rendered, preset, cut, rgb, model=variant.ensemble, ocr=ocr, evidence=evidence
         )
         tried.append(
             (
@@ -372,10 +460,15 @@ def process_source(
     shared.update(_row_fields(source))
     records = []
     cuts = {model: cut}  # cutouts by ensemble, shared by the targets' candidates
+    evidence: Evidence | None = None  # the completeness evidence, gathered once per source
     for preset in presets:
         t1 = time.perf_counter()
         try:
-            best = best_output(pixels, cuts, preset, model=model, ocr=ocr)
+            if evidence is None and needs_evidence(preset):
+                evidence = gather_evidence(pixels[..., :3])
+            best = best_output(
+                pixels, cuts, preset, model=model, ocr=ocr, evidence=evidence or None
+            )
             rendered, data, quality, gate, gate_s = best.main
             target = output_path(out_dir, source.sku, preset, held=not gate.delivered)
             write_bytes(target, data)

@@ -40,6 +40,11 @@ CHECKS: Mapping[str, str] = MappingProxyType(
         "watermark": "text lines running across the product onto the background (max)",
         "multiple_objects": "separate objects (max)",
         "mask_confidence": "uncertain share of the product's matte (max)",
+        "completeness": "area the photo's object has beyond the mask / the mask's area (max)",
+        "thin_parts": "length of a thin part (handle, strap) leaving the mask / its size (max)",
+        "mask_agreement": "IoU of the mask with an independent model pass (min)",
+        "shape_sanity": "the mask's box / the localizer's box around it (min); pieces",
+        "cutout_confidence": "calibrated probability that the cutout is right (min)",
         "colour_fidelity": "mean CIEDE2000 output vs source (max)",
         "sharpness": "edge steepness, 0.5 = crisp step (min)",
         "visible_seams": "brightness step across extension seams, levels (max)",
@@ -54,12 +59,27 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = MappingProxyType(
         "edge_halo": 0.07,
         "edge_contamination": 0.5,
         "mask_confidence": 0.2,
+        "completeness": 0.08,
+        "thin_parts": 0.25,
+        "mask_agreement": 0.6,
+        "shape_sanity": 0.5,
+        "cutout_confidence": 0.35,
         "colour_fidelity": 3.0,
         "sharpness": 0.12,
         "visible_seams": 6.0,
     }
 )
 """Thresholds of checks whose limit the preset's other fields do not already set."""
+
+CUTOUT_CHECKS = (
+    "completeness",
+    "thin_parts",
+    "mask_agreement",
+    "shape_sanity",
+    "cutout_confidence",
+)
+"""The completeness checks: on a white-background output they judge whether the cutout
+is the whole product, from the source photo (see :mod:`packshot.sentinel.completeness`)."""
 
 _KEYS = frozenset({"checks", "thresholds", "max_fixes", "candidates", "keep"})
 
@@ -143,6 +163,7 @@ def derived_checks(
         names += ["background_purity", "edge_halo", "edge_contamination", "border"]
         names += ["mask_confidence"]
         names += ["product_cut_off"]
+        names += list(CUTOUT_CHECKS)
     else:
         # A lifestyle photo may crop its product; only a rule says it must not.
         names += ["visible_seams", "composition"]

@@ -17,6 +17,7 @@ from packshot.ops.color import delta_e_2000, rgb_to_lab
 from packshot.ops.framing import fill_metrics
 from packshot.ops.geometry import Box
 from packshot.ops.matte import bounding_box
+from packshot.sentinel.completeness import frame_sides
 from packshot.sentinel.result import CheckResult
 from packshot.sentinel.subject import PRODUCT_ALPHA, Color, Subject
 
@@ -280,12 +281,20 @@ def product_cut_off(subject: Subject) -> CheckResult:
     inner = subject.inner
     touched = _edge_touch(subject.alpha[inner.slices])
     in_source = [] if subject.source_alpha is None else _edge_touch(subject.source_alpha)
-    count = len(touched) + len(in_source)
+    # The mask may stop short of the photo's edge while the object goes on to it (the part
+    # touching the edge left out): the photo cuts the product off all the same.
+    beyond = [s for s in frame_sides(subject.completeness) if s not in in_source]
+    count = len(touched) + len(in_source) + len(beyond)
     parts = []
     if touched:
         parts.append(f"the product touches the canvas edge ({', '.join(touched)})")
     if in_source:
         parts.append(f"the product is cut off by the source photo's edge ({', '.join(in_source)})")
+    if beyond:
+        parts.append(
+            "the object goes on past the mask to the source photo's edge "
+            f"({', '.join(beyond)}): the photo cuts it off"
+        )
     detail = "; ".join(parts) if parts else "the whole product is inside the frame"
     return CheckResult("product_cut_off", float(count), 0.0, count == 0, False, detail)
 

@@ -36,6 +36,9 @@ class Repair:
     rgb: ImageArray
     alpha: FloatArray
     note: str
+    source_alpha: FloatArray | None = None
+    """The new cutout's alpha in the source photo, when the fix made a new cutout (the
+    completeness checks judge it there)."""
 
 
 Fix = Callable[[Subject, Preset], Repair | None]
@@ -137,5 +140,10 @@ FIX_FOR_CHECK: dict[str, str] = {
     "text": "remove-text",
     "edge_contamination": "rerun-model",
     "mask_confidence": "rerun-model",
+    "completeness": "rerun-model",
+    "thin_parts": "rerun-model",
+    "mask_agreement": "rerun-model",
+    "shape_sanity": "rerun-model",
+    "cutout_confidence": "rerun-model",
 }
 """Which fix answers which failed check (``rerun-model`` is a pipeline hook)."""

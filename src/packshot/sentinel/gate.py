@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from packshot.models.text import TextBox, detect_text
 from packshot.presets import Preset
 from packshot.sentinel import checks as px
+from packshot.sentinel import completeness as cp
 from packshot.sentinel import file_checks as fc
 from packshot.sentinel.fixes import BUILTIN_FIXES, FIX_FOR_CHECK, Fix, Repair
 from packshot.sentinel.result import CheckResult, GateResult, Verdict
@@ -63,6 +64,16 @@ def evaluate(
             results.append(px.multiple_objects(subject))
         elif name == "mask_confidence":
             results.append(px.mask_confidence(subject, max_uncertain=t))
+        elif name == "completeness":
+            results.append(cp.completeness_check(subject.completeness, max_missing=t))
+        elif name == "thin_parts":
+            results.append(cp.thin_parts_check(subject.completeness, max_length=t))
+        elif name == "mask_agreement":
+            results.append(cp.mask_agreement_check(subject.completeness, min_iou=t))
+        elif name == "shape_sanity":
+            results.append(cp.shape_sanity_check(subject.completeness, min_box_ratio=t))
+        elif name == "cutout_confidence":
+            results.append(cp.confidence_check(subject.completeness, min_confidence=t))
         elif name == "colour_fidelity":
             results.append(px.colour_fidelity(subject, max_delta_e=t))
         elif name == "sharpness":
@@ -113,9 +124,10 @@ def keep_as_is(subject: Subject, repair: Repair) -> Subject:
         subject.file_bytes,
         (0, 0, 0, 0),
         subject.source_rgb,
-        subject.source_alpha,
+        subject.source_alpha if repair.source_alpha is None else repair.source_alpha,
         subject.synthesized,
         subject.composition,
+        subject.evidence,
     )
 
 

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from packshot.ops.geometry import Box
 from packshot.ops.matte import bounding_box
+from packshot.sentinel.completeness import Completeness, Evidence
 
 ImageArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
@@ -64,6 +65,8 @@ class Subject:
         composition: the fallback composition the canvas was made with where the preset's
             own could not be (``"blurred-backdrop"``), and why; None when it was made as
             the preset asks.
+        evidence: the source photo with an independent opinion of its object, for the
+            completeness checks (in ``source_alpha``'s frame); None when unknown.
     """
 
     rgb: ImageArray
@@ -76,6 +79,7 @@ class Subject:
     source_alpha: FloatArray | None = None
     synthesized: BoolArray | None = None
     composition: tuple[str, str] | None = None
+    evidence: Evidence | None = None
     _deviations: dict[Color, ImageArray] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -89,6 +93,16 @@ class Subject:
         """Pixels that are product (alpha above :data:`PRODUCT_ALPHA`), HxW."""
         mask: BoolArray = self.alpha > PRODUCT_ALPHA
         return mask
+
+    @cached_property
+    def completeness(self) -> Completeness | None:
+        """The completeness measures of the source mask on the evidence (None without
+        either)."""
+        if self.evidence is None or self.source_alpha is None:
+            return None
+        if self.source_alpha.shape != self.evidence.photo.shape[:2]:
+            return None
+        return Completeness(self.source_alpha, self.evidence)
 
     @cached_property
     def product_box(self) -> Box | None:
@@ -198,6 +212,51 @@ def background_mask(rgb: ImageArray, color: Color, inner: Box) -> tuple[BoolArra
     return result, share
 
 
+SOFT_REACH = 0.005
+"""How far (share of the long side) a fur or hair edge may fade into the background."""
+FADE_DENSE = 0.85
+"""Share of the pixels one pixel outside the derived product that must be off the target
+colour for its outline to be a soft edge (fur, hair): a fade is continuous. Ringing and
+fringes are patchy (0.3-0.6 measured on JPEG ringing, an off-white sweep, a colour
+fringe; 0.98+ on soft-alpha fur at quality 92)."""
+FADE_END = 0.03
+"""Share of off-colour pixels at which the fade has ended."""
+
+
+def soft_edge(rgb: ImageArray, product: BoolArray, color: Color) -> FloatArray:
+    """The derived mask (float32) with a soft outline's fade counted as product.
+
+    A fur or hair edge fading into the background colour is the product, not a halo: the
+    pixels next to it are off the colour all along the outline and the fade ends within
+    :data:`SOFT_REACH`. Such a fade gets alpha by how far off the colour it is; anything
+    else (ringing, a fringe, an off-white backdrop: patchy, or reaching far) stays
+    outside the product for the halo and purity checks to see."""
+    alpha = product.astype(np.float32)
+    reach = max(2, round(SOFT_REACH * max(product.shape)))
+    box = bounding_box(product, reach + 1)
+    if box is None:
+        return alpha
+    crop = product[box]
+    dist = cv2.distanceTransform((~crop).view(np.uint8), cv2.DIST_L2, 3)
+    off = color_deviation(rgb[box], color) >= 4
+    width = 0
+    for k in range(1, reach + 1):
+        ring = (dist > k - 0.5) & (dist <= k + 0.5)
+        share = float(np.count_nonzero(off & ring)) / max(int(np.count_nonzero(ring)), 1)
+        if k == 1 and share < FADE_DENSE:
+            return alpha
+        if share <= FADE_END:
+            width = k
+            break
+    if width == 0:  # still off the colour at the reach: a halo, not a fade
+        return alpha
+    dev = color_deviation(rgb[box], color).astype(np.float32)
+    fade = (dist > 0) & (dist <= width) & (dev > 0)
+    sub = alpha[box]
+    sub[fade] = np.minimum(dev[fade] / NEAR_TARGET, 1.0)
+    return alpha
+
+
 def derive_product_mask(
     rgb: ImageArray, color: Color, border: tuple[int, int, int, int]
 ) -> tuple[FloatArray, str]:
@@ -210,7 +269,7 @@ def derive_product_mask(
     if frame_share >= MIN_FRAME_SHARE:
         product = np.zeros((height, width), dtype=bool)
         product[inner.slices] = ~background[inner.slices]
-        return product.astype(np.float32), "background"
+        return soft_edge(rgb, product, color), "background"
     # Imported here: the model is loaded only for images that need it.
     from packshot.models.salient import DEFAULT_ENSEMBLE, predict_probability, resolve_ensemble
     from packshot.ops.matte import RefineParams, clean_mask

@@ -37,7 +37,7 @@ from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.ops.compose import ShadowParams, compose_on_color
 from packshot.pipeline.check import check_image
 from packshot.pipeline.cutout import cutout
-from packshot.pipeline.listing import encode_for, render_keep, render_white, run_listing
+from packshot.pipeline.listing import gate_output, render_keep, render_white, run_listing
 from packshot.pipeline.repair import (
     SCENE_FIELDS,
     Background,
@@ -175,11 +175,16 @@ def background_color_fix(req: RunRequest) -> RunResult:
             )
         preset = derive_preset(market, {"background_color": list(color)}, origin="request")
         rendered = render_white(cut, preset)
-        data, quality = encode_for(rendered.pixels, preset)
+        # A marketplace image is gated like a listing's (completeness included): a held one
+        # goes to review, not to the caller.
+        data, quality, gate, _ = gate_output(
+            rendered, preset, cut, image.pixels[..., :3], model=cut.model
+        )
         fmt = preset.format
         name = f"{preset.name}.{preset.extension}"
         info = {**rendered.info, "market": preset.name, "quality": quality}
-        out = OutputFile(name, data, MEDIA_TYPES.get(fmt, "application/octet-stream"))
+        media = MEDIA_TYPES.get(fmt, "application/octet-stream")
+        out = OutputFile(name, data, media, gate.as_dict())
     else:
         fmt = _output_format(req.fields, "JPEG", ("JPEG", "PNG", "WEBP"))
         pixels = compose_on_color(cut.rgba, color, shadow=ShadowParams() if shadow else None)
@@ -204,12 +209,17 @@ def smart_resize(req: RunRequest) -> RunResult:
         aspect=aspect,
         size=size_for_aspect(aspect, RESOLUTIONS[tier]),
         allow_crop=parse_bool(req.fields.get("allow_crop"), "allow_crop", default=False),
+        formats=(fmt,),
+        format=fmt,
         origin="request",
     )
     image = req.load()
     cut = cutout(image.pixels, model=req.cutout_model)
     rendered = render_keep(image.pixels[..., :3], cut, preset)
-    out = _file(f"resized-{aspect.replace(':', 'x')}-{tier}", rendered.pixels, fmt)
+    data, _, gate, _ = gate_output(rendered, preset, cut, image.pixels[..., :3], model=cut.model)
+    name = f"resized-{aspect.replace(':', 'x')}-{tier}.{preset.extension}"
+    media = MEDIA_TYPES.get(fmt, "application/octet-stream")
+    out = OutputFile(name, data, media, gate.as_dict())
     info = {"model": cut.model, "width": preset.width, "height": preset.height}
     return RunResult([out], {**info, **rendered.info, **cut.timings})
 
