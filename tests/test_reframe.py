@@ -47,10 +47,10 @@ def test_a_refused_extension_falls_back_to_the_cutout_on_its_blurred_photo() -> 
     assert any("fallback cutout-on-blur" in s for s in plan.steps)
 
 
-def test_a_product_cut_by_the_frame_is_framed_not_cut_out() -> None:
+def test_a_product_cut_on_both_grown_sides_is_framed_not_cut_out() -> None:
     rgb, alpha = _wide_product_photo()
     alpha[:, :] = 0
-    alpha[100:300, 0:400] = 255  # runs off the left, right and bottom edges
+    alpha[0:300, 100:300] = 255  # runs off the top and bottom: 9:16 grows both
     plan = plan_target(rgb, alpha, get_preset("tiktok-shop"))
     assert plan.composition is not None and plan.composition[0] == "blurred-backdrop"
     assert any("cut by the photo" in s for s in plan.steps)
