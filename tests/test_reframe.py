@@ -92,3 +92,21 @@ def _box(x0: int, y0: int, x1: int, y1: int) -> TextBox:
 def test_a_line_found_at_two_scales_is_merged_and_others_stay_apart() -> None:
     merged = merge_boxes([_box(10, 10, 200, 60), _box(12, 8, 205, 58), _box(10, 100, 80, 120)])
     assert [t.box for t in merged] == [(10, 8, 205, 60), (10, 100, 80, 120)]
+
+
+def test_a_smeared_fill_is_refused_though_its_brightness_joins() -> None:
+    """An upsampled low-resolution fill joins the photo's brightness (the seam measure
+    passes) but has none of its texture: the plan does not use it."""
+    from packshot.pipeline.reframe import _smear
+
+    rng = np.random.default_rng(5)
+    rgb = np.clip(128 + rng.normal(0, 20, (200, 400, 3)), 0, 255).astype(np.uint8)
+    synth = np.zeros((200, 400), bool)
+    synth[:, 300:] = True
+    smeared = rgb.copy()
+    smeared[:, 300:] = 128
+    alpha = np.zeros((200, 400), np.float32)
+    assert _smear(smeared, synth, alpha) is not None
+    assert _smear(rgb, synth, alpha) is None  # the same texture on both sides
+    plain = np.full_like(rgb, 200)
+    assert _smear(plain, synth, alpha) is None  # a plain wall filled plain

@@ -491,6 +491,16 @@ def extend_to_aspect(
     return Extended(out, "+".join(methods), product, synthesized, photo)
 
 
+def _without_product(small: ImageArray, product: BoolArray) -> ImageArray:
+    """``small`` (the photo downscaled) with the product filled from around it, so that a
+    blurred, enlarged copy shows the scene and not a ghost of the product."""
+    sh, sw = small.shape[:2]
+    hole = cv2.resize(product.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST)
+    hole = dilate(hole > 0, max(2, round(0.03 * max(sw, sh)))).astype(np.uint8)
+    radius = max(3, round(0.05 * max(sw, sh)))
+    return np.asarray(cv2.inpaint(np.ascontiguousarray(small), hole, radius, cv2.INPAINT_TELEA))
+
+
 def blurred_backdrop(
     rgb: ImageArray, product_mask: BoolArray, aspect_w: int, aspect_h: int
 ) -> Extended:
@@ -499,7 +509,9 @@ def blurred_backdrop(
 
     The composition that works for every photo and aspect (the product is never
     continued, nothing is invented that could look like the scene): used where
-    :func:`extend_to_aspect` refuses. Only the blurred margins are ``synthesized``.
+    :func:`extend_to_aspect` refuses. The margins are made from the photo with the product
+    filled away (an enlarged, blurred ghost of the product would read as a smear). Only
+    the blurred margins are ``synthesized``.
     """
     mask = np.asarray(product_mask, dtype=bool)
     _check(rgb, mask, aspect_w, aspect_h, 1.0, 0.0)
@@ -516,10 +528,12 @@ def blurred_backdrop(
     small_h = max(8, round(small_w * ch / cw))
     cover = max(small_w / w, small_h / h)
     sw, sh = max(small_w, round(w * cover)), max(small_h, round(h * cover))
-    scaled = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+    scaled = _without_product(
+        np.asarray(cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA), np.uint8), mask
+    )
     x0, y0 = (sw - small_w) // 2, (sh - small_h) // 2
     tiny = np.ascontiguousarray(scaled[y0 : y0 + small_h, x0 : x0 + small_w])
-    tiny = cv2.GaussianBlur(tiny, (0, 0), sigmaX=0.04 * small_w)
+    tiny = np.asarray(cv2.GaussianBlur(tiny, (0, 0), sigmaX=0.04 * small_w), np.uint8)
     out = np.asarray(cv2.resize(tiny, (cw, ch), interpolation=cv2.INTER_CUBIC), np.uint8)
     ox, oy = (cw - w) // 2, (ch - h) // 2
     out[oy : oy + h, ox : ox + w] = rgb
@@ -578,10 +592,9 @@ def _soft_scene(
     s = min(1.0, 256 / max(cw, ch))
     sw, sh = max(8, round(w * s)), max(8, round(h * s))
     tiny_w, tiny_h = max(8, round(cw * s)), max(8, round(ch * s))
-    small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
-    hole = cv2.resize(product.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST)
-    hole = dilate(hole > 0, max(2, round(0.03 * max(sw, sh)))).astype(np.uint8)
-    clean = cv2.inpaint(small, hole, max(3, round(0.05 * max(sw, sh))), cv2.INPAINT_TELEA)
+    clean = _without_product(
+        np.asarray(cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA), np.uint8), product
+    )
     canvas = cover(np.ascontiguousarray(clean), tiny_w, tiny_h)
     x0, y0 = min(round(ox * s), tiny_w - sw), min(round(oy * s), tiny_h - sh)
     canvas[y0 : y0 + sh, x0 : x0 + sw] = clean

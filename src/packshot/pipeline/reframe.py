@@ -6,7 +6,9 @@ Per target, in order, the first that works is used and the choice is explained:
    where the product stays whole with a margin (when the preset allows cropping), then
    synthesise only what remains. Used when the extension is allowed (not too much of the
    image, the product not cut by the side it would grow on) *and* the seam it leaves
-   passes the gate's own ``visible_seams`` measure on the canvas at the output's size.
+   passes the gate's own ``visible_seams`` measure on the canvas at the output's size,
+   *and* the fill is not a smear (:data:`SMEAR_RATIO`: as much fine detail as the photo's
+   background beside it, which a brightness measure cannot see).
 2. **a fallback composition** from the preset's ``fallbacks``, in its order:
    ``cutout-on-blur`` and ``studio-sweep`` put the cut-out product on a background made
    from the photo (:func:`packshot.ops.extend.cutout_backdrop`), the product's pixels
@@ -81,15 +83,55 @@ def _photo_alpha(extended: Extended, alpha: ImageArray) -> FloatArray:
     return out
 
 
+SMEAR_RATIO = 0.5
+"""A synthesised strip with less than this share of the fine detail of the photo's own
+background beside it is a smear (an upsampled low-resolution fill), however well its
+brightness joins: the seam measure cannot see it, a person does."""
+
+SMEAR_MIN_DETAIL = 1.5
+"""Mean absolute Laplacian (grey levels) of the photo's background below which it is
+plain (seamless paper): a plain fill of a plain wall is not a smear."""
+
+
+def _detail(grey: FloatArray, where: npt.NDArray[np.bool_]) -> float:
+    lap = np.abs(cv2.Laplacian(grey, cv2.CV_32F, ksize=3))
+    return float(lap[where].mean()) if where.any() else 0.0
+
+
+def _smear(rgb: ImageArray, synth: npt.NDArray[np.bool_], alpha: FloatArray) -> str | None:
+    """Why the synthesised pixels look smeared next to the photo, or None: fine detail of
+    the synthesis within a band beside the photo against the photo's background in the
+    same band on the other side (both at the output's size)."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    band = max(8, round(0.08 * min(grey.shape)))
+    kernel = np.ones((2 * band + 1, 2 * band + 1), np.uint8)
+    near_photo = cv2.dilate((~synth).view(np.uint8), kernel) > 0
+    near_synth = cv2.dilate(synth.view(np.uint8), kernel) > 0
+    fill = synth & near_photo
+    photo = ~synth & near_synth & (alpha < 0.05)
+    own = _detail(grey, photo)
+    made = _detail(grey, fill)
+    if own < SMEAR_MIN_DETAIL or made >= SMEAR_RATIO * own:
+        return None
+    return (
+        f"the extension is smeared: fine detail {made:.1f} against the photo's {own:.1f} "
+        f"beside it (at least {SMEAR_RATIO:.0%})"
+    )
+
+
 def _seam_check(extended: Extended, alpha: FloatArray, preset: Preset) -> tuple[bool, str]:
-    """The gate's seam measure on the canvas resized to the output (the size it judges)."""
+    """The gate's seam measure, and the smear measure, on the canvas resized to the output
+    (the size they judge)."""
     size = (preset.width, preset.height)
-    rgb = cv2.resize(extended.rgb, size, interpolation=cv2.INTER_AREA)
+    rgb = np.asarray(cv2.resize(extended.rgb, size, interpolation=cv2.INTER_AREA), np.uint8)
     synth = cv2.resize(extended.synthesized.view(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-    a = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
-    subject = Subject(np.asarray(rgb), np.asarray(a, np.float32), synthesized=synth > 0)
+    a = np.asarray(cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR), np.float32)
+    subject = Subject(rgb, a, synthesized=synth > 0)
     result = visible_seams(subject, max_step=preset.gate.threshold("visible_seams"))
-    return result.passed, result.detail
+    if not result.passed:
+        return False, result.detail
+    smear = _smear(rgb, synth > 0, a)
+    return smear is None, smear or result.detail
 
 
 def _matte_doubt(alpha: ImageArray, preset: Preset) -> str | None:
@@ -125,7 +167,7 @@ def plan_target(rgb: ImageArray, alpha: ImageArray, preset: Preset) -> Plan:
         steps.append(f"{extended.method}: {share:.0%} synthesised; {detail}")
         if ok:
             return Plan(extended, on_canvas, None, tuple(steps))
-        why = f"the extension would show a seam ({detail})"
+        why = f"the extension would show ({detail})"
     doubt = _matte_doubt(alpha, preset)
     for kind in preset.fallbacks:
         if kind == "blurred-backdrop":
