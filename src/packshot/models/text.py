@@ -192,3 +192,84 @@ def detect_text(
 ) -> list[TextBox]:
     """Text lines (price tags, stickers, watermarks, printed labels) in an RGB image."""
     return text_detector(model).detect(rgb, max_area_share)
+
+
+COARSE_FACTOR = 0.5
+"""The second pass sees the image at this share of the network's usual size: a display
+headline's letters (a tenth of the height and more) outgrow what the network reads as a
+letter at the usual size, and the pass at half size finds them whole."""
+
+TILE_OVERLAP = 0.15
+"""Overlap of the full-resolution tiles, as a share of a tile: a line cut by one tile's
+edge lies whole in its neighbour."""
+
+MERGE_SHARE = 0.5
+"""Two boxes whose intersection covers this share of the smaller one are one line found
+twice (at two scales, or in two tiles): they are merged into their union."""
+
+
+def _scaled(rgb: ImageArray, factor: float) -> ImageArray:
+    h, w = rgb.shape[:2]
+    size = (max(STRIDE, round(w * factor)), max(STRIDE, round(h * factor)))
+    return np.asarray(cv2.resize(rgb[..., :3], size, interpolation=cv2.INTER_AREA), np.uint8)
+
+
+def _moved(t: TextBox, sx: float, sy: float, dx: int, dy: int, hw: tuple[int, int]) -> TextBox:
+    quad = t.polygon * np.asarray([sx, sy], np.float32) + np.asarray([dx, dy], np.float32)
+    quad[:, 0] = np.clip(quad[:, 0], 0, hw[1])
+    quad[:, 1] = np.clip(quad[:, 1], 0, hw[0])
+    return TextBox(_upright(quad, hw), quad.astype(np.float32), t.score)
+
+
+def merge_boxes(boxes: list[TextBox]) -> list[TextBox]:
+    """Boxes of the same line found more than once merged into their union (see
+    :data:`MERGE_SHARE`), top to bottom then left to right."""
+    items = list(boxes)
+    merged = True
+    while merged:
+        merged = False
+        out: list[TextBox] = []
+        for t in items:
+            for i, u in enumerate(out):
+                ix0, iy0 = max(t.box[0], u.box[0]), max(t.box[1], u.box[1])
+                ix1, iy1 = min(t.box[2], u.box[2]), min(t.box[3], u.box[3])
+                inter = max(0, ix1 - ix0) * max(0, iy1 - iy0)
+                if inter >= MERGE_SHARE * max(1, min(t.area, u.area)):
+                    x0, y0 = min(t.box[0], u.box[0]), min(t.box[1], u.box[1])
+                    x1, y1 = max(t.box[2], u.box[2]), max(t.box[3], u.box[3])
+                    quad = np.asarray([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+                    out[i] = TextBox((x0, y0, x1, y1), quad, max(t.score, u.score))
+                    merged = True
+                    break
+            else:
+                out.append(t)
+        items = out
+    items.sort(key=lambda t: (t.box[1], t.box[0]))
+    return items
+
+
+def detect_text_all_scales(
+    rgb: ImageArray, *, model: str | None = None, max_area_share: float = MAX_AREA_SHARE
+) -> list[TextBox]:
+    """Text lines at every scale: the usual pass, a coarse pass for large display type
+    (:data:`COARSE_FACTOR`) and, on images larger than the network's input, overlapping
+    full-resolution tiles for small print; boxes found more than once are merged."""
+    det = text_detector(model)
+    height, width = rgb.shape[:2]
+    hw = (height, width)
+    found = det.detect(rgb, max_area_share)
+    coarse_side = det.long_side * COARSE_FACTOR
+    if max(height, width) > coarse_side:
+        factor = coarse_side / max(height, width)
+        small = _scaled(rgb, factor)
+        sx, sy = width / small.shape[1], height / small.shape[0]
+        found += [_moved(t, sx, sy, 0, 0, hw) for t in det.detect(small, max_area_share)]
+    tile = det.long_side
+    if max(height, width) > 1.25 * tile:
+        step = round(tile * (1.0 - TILE_OVERLAP))
+        for y in range(0, max(1, height - tile + step), step):
+            for x in range(0, max(1, width - tile + step), step):
+                y0, x0 = min(y, max(0, height - tile)), min(x, max(0, width - tile))
+                crop = np.ascontiguousarray(rgb[y0 : y0 + tile, x0 : x0 + tile, :3])
+                found += [_moved(t, 1.0, 1.0, x0, y0, hw) for t in det.detect(crop, 1.0)]
+    return merge_boxes(found)

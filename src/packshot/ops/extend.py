@@ -38,15 +38,19 @@ import numpy as np
 import numpy.typing as npt
 
 from packshot.errors import InputError
+from packshot.ops.compose import ShadowParams, contact_shadow
 from packshot.ops.geometry import Box
 from packshot.ops.inpaint import dilate, patchmatch
 from packshot.ops.matte import bounding_box
+from packshot.ops.scene import cover, studio_gradient
 
 __all__ = [
     "TEXTURE_THRESHOLD",
     "Extended",
     "ExtensionRefused",
     "blurred_backdrop",
+    "cut_sides",
+    "cutout_backdrop",
     "extend_to_aspect",
     "feather_width",
 ]
@@ -487,6 +491,16 @@ def extend_to_aspect(
     return Extended(out, "+".join(methods), product, synthesized, photo)
 
 
+def _without_product(small: ImageArray, product: BoolArray) -> ImageArray:
+    """``small`` (the photo downscaled) with the product filled from around it, so that a
+    blurred, enlarged copy shows the scene and not a ghost of the product."""
+    sh, sw = small.shape[:2]
+    hole = cv2.resize(product.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST)
+    hole = dilate(hole > 0, max(2, round(0.03 * max(sw, sh)))).astype(np.uint8)
+    radius = max(3, round(0.05 * max(sw, sh)))
+    return np.asarray(cv2.inpaint(np.ascontiguousarray(small), hole, radius, cv2.INPAINT_TELEA))
+
+
 def blurred_backdrop(
     rgb: ImageArray, product_mask: BoolArray, aspect_w: int, aspect_h: int
 ) -> Extended:
@@ -495,7 +509,9 @@ def blurred_backdrop(
 
     The composition that works for every photo and aspect (the product is never
     continued, nothing is invented that could look like the scene): used where
-    :func:`extend_to_aspect` refuses. Only the blurred margins are ``synthesized``.
+    :func:`extend_to_aspect` refuses. The margins are made from the photo with the product
+    filled away (an enlarged, blurred ghost of the product would read as a smear). Only
+    the blurred margins are ``synthesized``.
     """
     mask = np.asarray(product_mask, dtype=bool)
     _check(rgb, mask, aspect_w, aspect_h, 1.0, 0.0)
@@ -512,10 +528,12 @@ def blurred_backdrop(
     small_h = max(8, round(small_w * ch / cw))
     cover = max(small_w / w, small_h / h)
     sw, sh = max(small_w, round(w * cover)), max(small_h, round(h * cover))
-    scaled = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+    scaled = _without_product(
+        np.asarray(cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA), np.uint8), mask
+    )
     x0, y0 = (sw - small_w) // 2, (sh - small_h) // 2
     tiny = np.ascontiguousarray(scaled[y0 : y0 + small_h, x0 : x0 + small_w])
-    tiny = cv2.GaussianBlur(tiny, (0, 0), sigmaX=0.04 * small_w)
+    tiny = np.asarray(cv2.GaussianBlur(tiny, (0, 0), sigmaX=0.04 * small_w), np.uint8)
     out = np.asarray(cv2.resize(tiny, (cw, ch), interpolation=cv2.INTER_CUBIC), np.uint8)
     ox, oy = (cw - w) // 2, (ch - h) // 2
     out[oy : oy + h, ox : ox + w] = rgb
@@ -524,3 +542,145 @@ def blurred_backdrop(
     product = _box(mask, 0)
     product = Box(product.x0 + ox, product.y0 + oy, product.x1 + ox, product.y1 + oy)
     return Extended(out, "blurred-backdrop", product, synthesized, Box(ox, oy, ox + w, oy + h))
+
+
+_CUTOUT_KINDS = ("cutout-on-blur", "studio-sweep")
+
+_EDGE = 2
+"""A product within this many pixels of the photo's frame is cut by it."""
+
+
+def cut_sides(mask: BoolArray) -> tuple[str, ...]:
+    """The photo edges (``left``, ``right``, ``top``, ``bottom``) the product touches."""
+    h, w = mask.shape
+    e = _EDGE
+    edges = {
+        "left": mask[:, :e],
+        "right": mask[:, w - e :],
+        "top": mask[:e],
+        "bottom": mask[h - e :],
+    }
+    return tuple(name for name, edge in edges.items() if edge.any())
+
+
+def _canvas_size(w: int, h: int, ratio: float) -> tuple[int, int]:
+    """The canvas of ``ratio`` that holds a ``w`` x ``h`` photo at its own scale."""
+    return (round(h * ratio), h) if w / h < ratio else (w, round(w / ratio))
+
+
+def _palette(rgb: ImageArray, background: BoolArray) -> tuple[FloatArray, FloatArray]:
+    """The photo's wall and floor colours: median background colour of its upper and lower
+    halves (the whole background where a half has too little)."""
+    h = rgb.shape[0]
+    colours = []
+    for rows in (slice(0, h // 2), slice(h // 2, h)):
+        px = rgb[rows][background[rows]]
+        if px.shape[0] < 64:
+            px = rgb[background] if background.sum() >= 64 else rgb.reshape(-1, 3)
+        colours.append(np.median(px.astype(np.float32), axis=0))
+    return colours[0], colours[1]
+
+
+def _soft_scene(
+    rgb: ImageArray, product: BoolArray, cw: int, ch: int, ox: int, oy: int
+) -> ImageArray:
+    """The photo without its product (filled from around it at a small scale) at offset
+    ``ox, oy`` of a ``cw`` x ``ch`` canvas whose margins are the photo scaled to cover it,
+    all blurred as one: a shallow-focus view of the same scene, aligned with where the
+    product stood in it, with no frame line and nothing that reads as a second product."""
+    h, w = product.shape
+    s = min(1.0, 256 / max(cw, ch))
+    sw, sh = max(8, round(w * s)), max(8, round(h * s))
+    tiny_w, tiny_h = max(8, round(cw * s)), max(8, round(ch * s))
+    clean = _without_product(
+        np.asarray(cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA), np.uint8), product
+    )
+    canvas = cover(np.ascontiguousarray(clean), tiny_w, tiny_h)
+    x0, y0 = min(round(ox * s), tiny_w - sw), min(round(oy * s), tiny_h - sh)
+    canvas[y0 : y0 + sh, x0 : x0 + sw] = clean
+    soft = cv2.GaussianBlur(canvas, (0, 0), sigmaX=0.03 * max(tiny_w, tiny_h))
+    return np.asarray(cv2.resize(soft, (cw, ch), interpolation=cv2.INTER_CUBIC), np.uint8)
+
+
+def _offset(canvas: int, photo: int, low: int, high: int, lo_cut: bool, hi_cut: bool) -> int:
+    """Where the photo's frame goes along a grown axis: the product centred, or flush with
+    the canvas edge that cuts it (its cut then is the canvas's)."""
+    extra = canvas - photo
+    if lo_cut:
+        return 0
+    if hi_cut:
+        return extra
+    return int(min(max(round(canvas / 2.0 - (low + high) / 2.0), 0), extra))
+
+
+def cutout_backdrop(
+    rgb: ImageArray,
+    alpha: ImageArray,
+    aspect_w: int,
+    aspect_h: int,
+    kind: str,
+    *,
+    seed: int = 0,
+) -> tuple[Extended, FloatArray]:
+    """The cut-out product on a new background of ``aspect_w:aspect_h`` made from the photo.
+
+    The canvas is the photo grown along one axis; the product keeps its pixels exactly
+    (its scale, its place along the other axis), centred along the grown one, or flush
+    with a canvas edge where the photo's edge cuts it there. ``kind``:
+
+    ``"cutout-on-blur"``
+        the photo with the product filled away, at the same place, its margins the photo
+        scaled to cover the canvas, all blurred (a shallow-focus view of the same scene).
+    ``"studio-sweep"``
+        a sweep from the photo's upper background colour (the wall) to its lower one (the
+        floor), with a soft contact shadow under the product.
+
+    Returns the canvas (``synthesized`` everywhere but the product) and the product's
+    coverage on it (float32 0..1).
+
+    Raises:
+        InputError: bad arrays, an unknown kind, or a product cut by both sides of the
+            grown axis (no placement hides both cuts).
+    """
+    mask = np.asarray(alpha, dtype=np.uint8) >= 128
+    _check(rgb, mask, aspect_w, aspect_h, 1.0, 0.0)
+    if kind not in _CUTOUT_KINDS:
+        raise InputError(f"unknown cutout composition {kind!r}; known: {', '.join(_CUTOUT_KINDS)}")
+    h, w = mask.shape
+    cw, ch = _canvas_size(w, h, aspect_w / aspect_h)
+    box = _box(mask, 0)
+    cut = set(cut_sides(mask))
+    widen = cw > w
+    grown = ("left", "right") if widen else ("top", "bottom")
+    if set(grown) <= cut:
+        raise ExtensionRefused(
+            f"The product is cut by the photo's {grown[0]} and {grown[1]} edges; on a wider "
+            "canvas one of the cuts would show."
+        )
+    ox = _offset(cw, w, box.x0, box.x1, "left" in cut, "right" in cut) if widen else 0
+    oy = 0 if widen else _offset(ch, h, box.y0, box.y1, "top" in cut, "bottom" in cut)
+    a = np.zeros((ch, cw), np.float32)
+    a[oy : oy + h, ox : ox + w] = np.asarray(alpha, np.float32) / np.float32(255.0)
+    front = np.zeros((ch, cw, 3), np.float32)
+    front[oy : oy + h, ox : ox + w] = rgb
+    if kind == "studio-sweep":
+        wall, floor = _palette(rgb, ~dilate(mask, max(2, round(0.01 * max(h, w)))))
+        horizon = min(0.85, max(0.3, (oy + box.y1) / ch - 0.08))
+        back = studio_gradient(
+            cw,
+            ch,
+            wall=tuple(int(v) for v in np.clip(wall * 1.04 + 4.0, 0, 255)),  # type: ignore[arg-type]
+            floor=tuple(int(v) for v in floor),  # type: ignore[arg-type]
+            horizon=horizon,
+            vignette=0.12,
+            seed=seed,
+        ).astype(np.float32)
+        shadow = contact_shadow(np.asarray(np.rint(a * 255), np.uint8), ShadowParams(opacity=0.35))
+        if shadow is not None:
+            back[shadow.box.slices] *= (1.0 - shadow.opacity * shadow.strength)[..., None]
+    else:
+        back = _soft_scene(rgb, mask, cw, ch, ox, oy).astype(np.float32)
+    out = back * (1.0 - a[..., None]) + front * a[..., None]
+    product = Box(box.x0 + ox, box.y0 + oy, box.x1 + ox, box.y1 + oy)
+    made = Extended(_to_uint8(out), kind, product, a < 0.5, Box(ox, oy, ox + w, oy + h))
+    return made, a

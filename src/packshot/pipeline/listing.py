@@ -36,7 +36,6 @@ from packshot.memory import tune_allocator
 from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.models.text import detect_text
 from packshot.models.upscale import upscale
-from packshot.ops.extend import ExtensionRefused, blurred_backdrop, extend_to_aspect
 from packshot.ops.framing import place_on_canvas
 from packshot.ops.resample import resize_method, resize_to
 from packshot.pipeline import storage
@@ -49,10 +48,11 @@ from packshot.pipeline.candidates import (
 )
 from packshot.pipeline.cutout import Cutout, cutout, meaningful_alpha, prepare_models
 from packshot.pipeline.manifest import Manifest, TargetRecord
+from packshot.pipeline.reframe import plan_target
 from packshot.pipeline.sources import Source, load_source, read_sources
 from packshot.pipeline.steps import StepCall, apply_steps, steps_key
 from packshot.pipeline.thumbs import thumbnail_path, try_thumbnail
-from packshot.presets import Preset, parse_aspect
+from packshot.presets import Preset
 from packshot.presets.gate import CUTOUT_CHECKS
 from packshot.sentinel.candidates import Candidate, rank_candidates
 from packshot.sentinel.completeness import Evidence, gather_evidence
@@ -113,29 +113,14 @@ def render_white(cut: Cutout, preset: Preset) -> Rendered:
 
 
 def render_keep(rgb: ImageArray, cut: Cutout, preset: Preset) -> Rendered:
-    """The photo reframed to the preset's aspect by extending its background, then sized."""
-    mask = cut.alpha >= 128
-    aspect_w, aspect_h = parse_aspect(preset.aspect)
-    composition: tuple[str, str] | None = None
-    try:
-        extended = extend_to_aspect(rgb, mask, aspect_w, aspect_h, allow_crop=preset.allow_crop)
-    except ExtensionRefused as exc:
-        # A source that cannot be extended still makes the target, held for review with
-        # the reason (the gate's composition check), never a failed output.
-        extended = blurred_backdrop(rgb, mask, aspect_w, aspect_h)
-        composition = (extended.method.replace("-", " "), str(exc))
+    """The photo reframed to the preset's aspect by the smart-resize plan (crop, extend,
+    or a fallback composition: :func:`packshot.pipeline.reframe.plan_target`), then sized."""
+    plan = plan_target(rgb, cut.alpha, preset)
+    extended = plan.extended
     src_size = (extended.rgb.shape[1], extended.rgb.shape[0])
     out_size = (preset.width, preset.height)
     pixels = resize_to(extended.rgb, preset.width, preset.height, upscaler=upscale)
-    # Where the product is on the extended canvas: the photo's mask where the photo was
-    # kept whole, else (a cropped photo) its box.
-    product = np.zeros(extended.synthesized.shape, np.float32)
-    box = extended.photo_box
-    if (box.height, box.width) == mask.shape:
-        product[box.slices] = mask
-    else:
-        product[extended.product_box.slices] = 1.0
-    alpha = cv2.resize(product, out_size, interpolation=cv2.INTER_LINEAR)
+    alpha = cv2.resize(plan.alpha, out_size, interpolation=cv2.INTER_LINEAR)
     synth = cv2.resize(
         extended.synthesized.astype(np.uint8), out_size, interpolation=cv2.INTER_NEAREST
     )
@@ -143,12 +128,13 @@ def render_keep(rgb: ImageArray, cut: Cutout, preset: Preset) -> Rendered:
         pixels,
         {
             "method": extended.method,
+            "plan": "; ".join(plan.steps),
             "resize": resize_method(src_size, out_size),
             "synthesized_share": round(float(extended.synthesized.mean()), 4),
         },
         np.asarray(alpha, np.float32),
         np.asarray(synth, dtype=bool),
-        composition,
+        plan.composition,
     )
 
 

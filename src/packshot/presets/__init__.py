@@ -34,6 +34,7 @@ from packshot.presets.gate import GateSettings, derived_checks, parse_gate
 __all__ = [
     "ASPECTS",
     "BACKGROUNDS",
+    "FALLBACKS",
     "FORMATS",
     "PRESETS_ENV",
     "RULES",
@@ -60,6 +61,19 @@ FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "HEIC")
 
 Background = Literal["white", "keep", "any"]
 BACKGROUNDS: tuple[Background, ...] = ("white", "keep", "any")
+
+FALLBACKS: Mapping[str, str] = MappingProxyType(
+    {
+        "cutout-on-blur": "the cut-out product on its own photo, product removed, scaled up "
+        "to cover the canvas and blurred",
+        "studio-sweep": "the cut-out product on a studio sweep in the photo's colours",
+        "blurred-backdrop": "the whole photo, untouched, framed on its own blurred self",
+    }
+)
+"""Compositions a background-keeping target may fall back to where extending the photo is
+refused (too much to synthesise, or the product would be continued) or would show a seam.
+The cutout ones need the product whole in the photo and a confident matte; the framed
+photo always works."""
 
 TIERS: Mapping[str, int] = MappingProxyType({"1K": 1024, "2K": 2048, "4K": 4096})
 """Resolution tiers: long side in pixels."""
@@ -171,6 +185,12 @@ class Preset:
     jpeg_quality: int = 90
     allow_crop: bool = False
     """May a reframe crop background (never the product) when synthesis is not possible."""
+    fallbacks: tuple[str, ...] = ("cutout-on-blur", "studio-sweep", "blurred-backdrop")
+    """Background-keeping targets: the compositions (keys of :data:`FALLBACKS`), in order of
+    preference, used where extending the photo is refused or would show a seam."""
+    deliver_fallbacks: tuple[str, ...] = ()
+    """Those of :attr:`fallbacks` delivered like the preset's own composition; the others
+    are held for review."""
     rules: tuple[str, ...] = ()
     """Content-rule codes (keys of :data:`RULES`) the quality gate checks."""
     notes: str = ""
@@ -252,6 +272,8 @@ class Preset:
             "target_bytes": self.target_bytes,
             "jpeg_quality": self.jpeg_quality,
             "allow_crop": self.allow_crop,
+            "fallbacks": list(self.fallbacks),
+            "deliver_fallbacks": list(self.deliver_fallbacks),
             "rules": list(self.rules),
             "notes": self.notes,
             "source": self.source,
@@ -354,6 +376,20 @@ def _check(p: Preset) -> None:
         raise _Invalid("jpeg_quality", f"{p.jpeg_quality!r} must be an integer from 1 to 100")
     if not isinstance(p.allow_crop, bool):
         raise _Invalid("allow_crop", "must be true or false")
+    for field in ("fallbacks", "deliver_fallbacks"):
+        names = getattr(p, field)
+        if not isinstance(names, tuple):
+            raise _Invalid(field, "must be a list of composition names")
+        for name in names:
+            if name not in FALLBACKS:
+                raise _Invalid(
+                    field, f"{name!r} is not a composition; known: {', '.join(FALLBACKS)}"
+                )
+        if len(set(names)) != len(names):
+            raise _Invalid(field, f"{list(names)} lists a composition twice")
+    extra = [n for n in p.deliver_fallbacks if n not in p.fallbacks]
+    if extra:
+        raise _Invalid("deliver_fallbacks", f"{extra} are not among the fallbacks")
     if not isinstance(p.rules, tuple):
         raise _Invalid("rules", "must be a list of rule codes")
     for rule in p.rules:
@@ -611,6 +647,8 @@ _KEYS = frozenset(
         "target_bytes",
         "jpeg_quality",
         "allow_crop",
+        "fallbacks",
+        "deliver_fallbacks",
         "rules",
         "notes",
         "source",
@@ -696,6 +734,12 @@ def _values(name: str, table: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(table["allow_crop"], bool):
             raise _Invalid("allow_crop", f"{table['allow_crop']!r} must be true or false")
         values["allow_crop"] = table["allow_crop"]
+    for key in ("fallbacks", "deliver_fallbacks"):
+        if key in table:
+            names = table[key]
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise _Invalid(key, f'{names!r} must be a list such as ["cutout-on-blur"]')
+            values[key] = tuple(n.strip().lower() for n in names)
     if "rules" in table:
         rules = table["rules"]
         if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):

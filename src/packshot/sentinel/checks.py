@@ -542,12 +542,16 @@ def visible_seams(subject: Subject, *, max_step: float) -> CheckResult:
     return CheckResult(name, value, max_step, value <= max_step, False, detail)
 
 
-def composition(subject: Subject) -> CheckResult:
-    """Whether the canvas was made as the preset asks (extending the photo) or with a
-    fallback composition because that was refused; a fallback waits for a person."""
+def composition(subject: Subject, *, deliver: tuple[str, ...] = ()) -> CheckResult:
+    """Whether the canvas was made as the preset asks: by extending the photo, or with a
+    fallback composition the preset delivers (``deliver``, its ``deliver_fallbacks``).
+    Any other fallback waits for a person."""
     name = "composition"
     if subject.composition is None:
         return CheckResult(name, "as the preset asks", None, True, False, "made as asked")
     kind, why = subject.composition
+    if kind in deliver:
+        detail = f"made with a {kind}, which the preset delivers: {why}"
+        return CheckResult(name, kind, "as the preset asks", True, False, detail)
     detail = f"made with a {kind} instead: {why}"
     return CheckResult(name, kind, "as the preset asks", False, False, detail)

@@ -81,7 +81,7 @@ def evaluate(
         elif name == "visible_seams":
             results.append(px.visible_seams(subject, max_step=t))
         elif name == "composition":
-            results.append(px.composition(subject))
+            results.append(px.composition(subject, deliver=preset.deliver_fallbacks))
         elif name == "resolution":
             results.append(fc.resolution(subject, preset))
         elif name == "aspect_ratio":
