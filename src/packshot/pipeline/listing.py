@@ -44,16 +44,20 @@ from packshot.pipeline.backends import Backend, get_backend
 from packshot.pipeline.candidates import DEFAULT_REFINEMENT, Variant, candidate_plan
 from packshot.pipeline.cutout import Cutout, cutout, meaningful_alpha, prepare_models
 from packshot.pipeline.manifest import Manifest, TargetRecord
+from packshot.pipeline.recolor import colorway_items
 from packshot.pipeline.sources import Source, load_source, read_sources
 from packshot.pipeline.steps import StepCall, apply_steps, steps_key
 from packshot.presets import Preset, parse_aspect
 from packshot.sentinel.candidates import Candidate, rank_candidates
+from packshot.sentinel.checks import SwatchMeasure
 from packshot.sentinel.fixes import Repair
 from packshot.sentinel.gate import run_gate
 from packshot.sentinel.result import GateResult
 from packshot.sentinel.subject import Subject
 
 ImageArray = npt.NDArray[np.uint8]
+Swatch = tuple[tuple[int, int, int], SwatchMeasure]
+"""A colourway's target colour and how the gate reads it on the product."""
 
 
 @dataclass(frozen=True)
@@ -186,9 +190,11 @@ def gate_output(
     *,
     model: str,
     ocr: bool = True,
+    swatch: Swatch | None = None,
 ) -> tuple[bytes, int, GateResult, float]:
     """Encode a rendered target and pass it through the preset's gate (fixing it when one
-    fix helps); returns the bytes to write, the quality, the gate's result and seconds."""
+    fix helps); returns the bytes to write, the quality, the gate's result and seconds.
+    ``swatch`` (a colourway's target and how to read it) adds the swatch check."""
     t0 = time.perf_counter()
     data, quality = encode_for(rendered.pixels, preset)
     latest = [(data, quality)]
@@ -229,6 +235,8 @@ def gate_output(
         remake=remake,
         hooks={} if cut.model.startswith("step:") else {"rerun-model": rerun_model},
         detect=detect_text if ocr else None,
+        swatch=None if swatch is None else swatch[0],
+        swatch_measure="closest" if swatch is None else swatch[1],
     )
     data, quality = latest[0]
     return data, quality, outcome.result, time.perf_counter() - t0
@@ -265,7 +273,13 @@ def candidate_cutout(pixels: ImageArray, cuts: dict[str, Cutout], variant: Varia
 
 
 def best_output(
-    pixels: ImageArray, cuts: dict[str, Cutout], preset: Preset, *, model: str, ocr: bool = True
+    pixels: ImageArray,
+    cuts: dict[str, Cutout],
+    preset: Preset,
+    *,
+    model: str,
+    ocr: bool = True,
+    swatch: Swatch | None = None,
 ) -> BestOutput:
     """Render ``preset.gate.candidates`` candidates (see
     :func:`~packshot.pipeline.candidates.candidate_plan`; cutouts cached in ``cuts`` across
@@ -279,7 +293,12 @@ def best_output(
     if wanted == 1:
         rendered = render_target(rgb, cuts[model], preset)
         return BestOutput(
-            (rendered, *gate_output(rendered, preset, cuts[model], rgb, model=model, ocr=ocr)),
+            (
+                rendered,
+                *gate_output(
+                    rendered, preset, cuts[model], rgb, model=model, ocr=ocr, swatch=swatch
+                ),
+            ),
             [],
             [],
         )
@@ -311,7 +330,7 @@ def best_output(
             )
             continue
         data, quality, gate, seconds = gate_output(
-            rendered, preset, cut, rgb, model=variant.ensemble, ocr=ocr
+            rendered, preset, cut, rgb, model=variant.ensemble, ocr=ocr, swatch=swatch
         )
         tried.append(
             (
@@ -366,10 +385,11 @@ def process_source(
         shared["steps"] = step_infos
     records = []
     cuts = {model: cut}  # cutouts by ensemble, shared by the targets' candidates
+    swatch = colorway_swatch(step_infos)
     for preset in presets:
         t1 = time.perf_counter()
         try:
-            best = best_output(pixels, cuts, preset, model=model, ocr=ocr)
+            best = best_output(pixels, cuts, preset, model=model, ocr=ocr, swatch=swatch)
             rendered, data, quality, gate, gate_s = best.main
             target = output_path(out_dir, source.sku, preset, held=not gate.delivered)
             write_bytes(target, data)
@@ -411,6 +431,15 @@ def process_source(
     return records
 
 
+def colorway_swatch(step_infos: Sequence[dict[str, Any]]) -> Swatch | None:
+    """A colourway's target colour and how the gate reads it, from the recolor step's info."""
+    for info in step_infos:
+        if info.get("step") == "recolor" and "target" in info:
+            r, g, b = (int(v) for v in info["target"])
+            return (r, g, b), info.get("measure", "closest")
+    return None
+
+
 def _failed(source: Source, preset: Preset, error: str) -> TargetRecord:
     return TargetRecord(source.sku, preset.name, source.location, "failed", None, None, error, {})
 
@@ -444,7 +473,8 @@ def run_listing(
     out = str(out_dir) if storage.is_remote(out_dir) else os.path.abspath(out_dir)
     state = storage.state_dir(out)
     state.mkdir(parents=True, exist_ok=True)
-    sources = read_sources(inputs)
+    # A recolor step with several colours makes one source per colourway (<sku>-<colour>).
+    sources = colorway_items(read_sources(inputs), steps)
     manifest = Manifest(state)
     try:
         todo = [
@@ -453,24 +483,25 @@ def run_listing(
                 [
                     p
                     for p in presets
-                    if not manifest.is_done(src.sku, p.name, fingerprint(p, model, steps))
+                    if not manifest.is_done(src.sku, p.name, fingerprint(p, model, chain))
                 ],
+                chain,
             )
-            for src in sources
+            for src, chain in sources
         ]
-        pending = [(src, ps) for src, ps in todo if ps]
-        for src, ps in todo:
+        pending = [(src, ps, chain) for src, ps, chain in todo if ps]
+        for src, ps, _ in todo:
             if not ps and on_source is not None:
                 on_source(src, [])
         if pending:
             prepare_models(model)  # fail fast, once, on an unusable model
             runner = get_backend(backend, address=ray_address, workers=workers)
             try:
-                _run(pending, out, model, tuple(steps), runner, manifest, on_source)
+                _run(pending, out, model, runner, manifest, on_source)
             finally:
                 if runner is not backend:  # made here from a name: ours to close
                     runner.close()
-        wanted = {s.sku for s in sources}
+        wanted = {s.sku for s, _ in sources}
         names = {p.name for p in presets}
         return [r for r in manifest.records() if r.sku in wanted and r.target in names]
     finally:
@@ -478,14 +509,14 @@ def run_listing(
 
 
 def _process_item(
-    item: tuple[Source, list[Preset]], out: str, model: str, steps: tuple[StepCall, ...]
+    item: tuple[Source, list[Preset], tuple[StepCall, ...]], out: str, model: str
 ) -> list[TargetRecord]:
     """:func:`process_source` in a worker, with sources and outputs on shared storage.
 
     Storage URLs are staged through a local temporary folder: the source is downloaded
     before, the outputs uploaded after, and the records name the URLs.
     """
-    source, presets = item
+    source, presets, steps = item
     if not storage.is_remote(source.location) and not storage.is_remote(out):
         return process_source(source, presets, Path(out), model, steps)
     with tempfile.TemporaryDirectory(prefix="packshot-item-") as tmp:
@@ -518,19 +549,18 @@ def _publish(
 
 
 def _run(
-    pending: list[tuple[Source, list[Preset]]],
+    pending: list[tuple[Source, list[Preset], tuple[StepCall, ...]]],
     out: str,
     model: str,
-    steps: tuple[StepCall, ...],
     backend: Backend,
     manifest: Manifest,
     on_source: Callable[[Source, list[TargetRecord]], None] | None,
 ) -> None:
     # The driver is the manifest's only writer; each result is committed as it arrives.
     # Paths go out absolute: a worker (a Ray actor, another node) has its own directory.
-    work = functools.partial(_process_item, out=out, model=model, steps=steps)
-    items = [(_absolute(src), ps) for src, ps in pending]
-    for (src, ps), finished in backend.map(work, items):
+    work = functools.partial(_process_item, out=out, model=model)
+    items = [(_absolute(src), ps, chain) for src, ps, chain in pending]
+    for (src, ps, _), finished in backend.map(work, items):
         if finished.value is not None:
             records = finished.value
         else:

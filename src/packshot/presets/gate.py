@@ -41,6 +41,7 @@ CHECKS: Mapping[str, str] = MappingProxyType(
         "multiple_objects": "separate objects (max)",
         "mask_confidence": "uncertain share of the product's matte (max)",
         "colour_fidelity": "mean CIEDE2000 output vs source (max)",
+        "swatch_match": "CIEDE2000 of the product's colour from its swatch (max; needs a swatch)",
         "sharpness": "edge steepness, 0.5 = crisp step (min)",
         "visible_seams": "brightness step across extension seams, levels (max)",
         "composition": "made as the preset asks, not with a fallback composition",
@@ -55,6 +56,8 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = MappingProxyType(
         "edge_contamination": 0.5,
         "mask_confidence": 0.2,
         "colour_fidelity": 3.0,
+        # 2-3 is noticeable at a glance: a colourway further off its swatch is held.
+        "swatch_match": 3.0,
         "sharpness": 0.12,
         "visible_seams": 6.0,
     }
