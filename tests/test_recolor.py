@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -35,6 +39,7 @@ from packshot.presets.colors import parse_color
 from packshot.sentinel.checks import swatch_match
 from packshot.sentinel.gate import evaluate, run_gate
 from packshot.sentinel.subject import Subject
+from servicekit import authorized_client, decode
 
 # Near-black to near-white, through a navy, a green, a red and a yellow.
 TARGETS = [
@@ -191,7 +196,10 @@ def test_a_target_is_a_colour_or_a_swatch_photo(tmp_path: Path) -> None:
     Image.fromarray(swatch).save(path)
     target = parse_target(str(path))
     assert target.swatch and target.label == "teal-swatch"
-    assert float(delta_e_2000(rgb_to_lab(np.asarray(target.rgb, np.float32)), dominant_color(swatch))) < 1.0
+    assert (
+        float(delta_e_2000(rgb_to_lab(np.asarray(target.rgb, np.float32)), dominant_color(swatch)))
+        < 1.0
+    )
     with pytest.raises(InputError, match="no file"):
         parse_target(str(tmp_path / "missing.jpg"))
 
@@ -220,6 +228,10 @@ def test_the_gate_reads_the_swatch_threshold_from_the_preset() -> None:
     [check] = evaluate(subject, loose, detect=None, swatch=swatch, swatch_measure="dominant",
                        only=["swatch_match"])  # fmt: skip
     assert check.passed
+    # `packshot check --swatch` (closest cell) uses the same threshold (it was 5).
+    [closest] = evaluate(subject, preset, detect=None, swatch=(30, 60, 150), only=[])
+    assert isinstance(closest.value, float) and 3.0 < closest.value < 5.0
+    assert closest.name == "swatch_match" and not closest.passed
     outcome = run_gate(
         subject, preset, remake=None, detect=None, swatch=swatch, swatch_measure="dominant"
     )
@@ -320,3 +332,43 @@ def test_recolor_image_needs_one_target() -> None:
     fabric = shaded_fabric((40, 60, 120), size=(64, 64))
     with pytest.raises(InputError, match="give a target"):
         recolor_image(fabric.rgb, mask=fabric.alpha)
+
+
+@pytest.fixture(scope="module")
+def client(model_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    with authorized_client(model_cache, tmp_path_factory.mktemp("service")) as c:
+        yield c
+
+
+def _png(pixels: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+@pytest.mark.slow
+def test_http_recolor_delivers_on_target_and_holds_off_target(client: httpx.Client) -> None:
+    fabric = shaded_fabric((200, 90, 40), size=(240, 320))
+    mask = np.rint(fabric.alpha * 255).astype(np.uint8)
+    body = {"image_base64": _png(fabric.rgb), "mask_base64": _png(mask), "format": "png"}
+    r = client.post("/v1/run/recolor", json={**body, "color": "forest green"})
+    assert r.status_code == 200, r.text
+    out = np.asarray(decode(r.content).convert("RGB"))
+    assert _measured_de(out, fabric.alpha, (34, 139, 34)) < 1.0
+    assert np.array_equal(out[fabric.alpha == 0], fabric.rgb[fabric.alpha == 0])
+    # A swatch photo as the reference: its dominant colour is the target.
+    swatch = np.full((48, 48, 3), (31, 58, 95), np.uint8)
+    r = client.post("/v1/run/recolor", json={**body, "reference_base64": _png(swatch)})
+    assert r.status_code == 200, r.text
+    assert (
+        _measured_de(np.asarray(decode(r.content).convert("RGB")), fabric.alpha, (31, 58, 95)) < 1.0
+    )
+    # Off target (an impossible tolerance): held for review with the measured value.
+    r = client.post("/v1/run/recolor", json={**body, "color": "navy", "max_delta_e": 0.0001})
+    assert r.status_code == 202, r.text
+    [entry] = r.json()["result"]["files"]
+    assert entry["held"] and entry["gate"]["verdict"] == "hold"
+    [check] = entry["gate"]["checks"]
+    assert check["name"] == "swatch_match" and check["value"] > 0.0001
+    r = client.post("/v1/run/recolor", json={**body, "color": "beetroot"})
+    assert r.status_code == 400 and "CSS colour name" in r.json()["error"]["message"]

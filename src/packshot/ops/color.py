@@ -81,6 +81,17 @@ def lab_to_rgb(lab: npt.ArrayLike) -> FloatArray:
     return out.reshape(np.shape(lab))
 
 
+def _region(rgb: npt.ArrayLike, weight: npt.ArrayLike | None) -> npt.NDArray[np.generic]:
+    """The Nx3 pixels whose weight is above 0.5 (all when None); raises ValueError when
+    there are none."""
+    pixels = np.asarray(rgb).reshape(-1, 3)
+    if weight is not None:
+        pixels = pixels[np.asarray(weight).reshape(-1) > 0.5]
+    if len(pixels) == 0:
+        raise ValueError("the region is empty")
+    return pixels
+
+
 def dominant_color(rgb: npt.ArrayLike, weight: npt.ArrayLike | None = None) -> FloatArray:
     """The colour a region is seen as, in CIELAB: the per-channel median of its pixels of
     the majority hue (see :data:`DOMINANT_HUE_BAND`, :data:`DOMINANT_CHROMA_BAND`).
@@ -93,11 +104,7 @@ def dominant_color(rgb: npt.ArrayLike, weight: npt.ArrayLike | None = None) -> F
     Raises:
         ValueError: the region is empty.
     """
-    pixels = np.asarray(rgb).reshape(-1, 3)
-    if weight is not None:
-        pixels = pixels[np.asarray(weight).reshape(-1) > 0.5]
-    if len(pixels) == 0:
-        raise ValueError("the region is empty")
+    pixels = _region(rgb, weight)
     step = max(1, len(pixels) // DOMINANT_SAMPLES)
     lab = rgb_to_lab(pixels[::step])
     a, b = lab[:, 1], lab[:, 2]
@@ -123,12 +130,7 @@ def mean_color(rgb: npt.ArrayLike, weight: npt.ArrayLike | None = None) -> Float
     Raises:
         ValueError: the region is empty.
     """
-    pixels = np.asarray(rgb).reshape(-1, 3)
-    if weight is not None:
-        pixels = pixels[np.asarray(weight).reshape(-1) > 0.5]
-    if len(pixels) == 0:
-        raise ValueError("the region is empty")
-    mean = srgb_to_linear(pixels).mean(axis=0)
+    mean = srgb_to_linear(_region(rgb, weight)).mean(axis=0)
     return rgb_to_lab(linear_to_srgb(mean))
 
 
