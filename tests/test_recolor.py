@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from fabrics import shaded_fabric
 from packshot.cli import app
 from packshot.errors import InputError
+from packshot.imageio import load_image
 from packshot.ops.color import (
     delta_e_2000,
     dominant_color,
@@ -36,6 +37,7 @@ from packshot.pipeline.sources import Source
 from packshot.pipeline.steps import StepCall
 from packshot.presets import derive_preset, get_preset
 from packshot.presets.colors import parse_color
+from packshot.samples import sample_path
 from packshot.sentinel.checks import swatch_match
 from packshot.sentinel.gate import evaluate, run_gate
 from packshot.sentinel.subject import Subject
@@ -372,3 +374,14 @@ def test_http_recolor_delivers_on_target_and_holds_off_target(client: httpx.Clie
     assert check["name"] == "swatch_match" and check["value"] > 0.0001
     r = client.post("/v1/run/recolor", json={**body, "color": "beetroot"})
     assert r.status_code == 400 and "CSS colour name" in r.json()["error"]["message"]
+
+
+def test_the_cutout_of_a_person_is_refused_not_recoloured() -> None:
+    photo = load_image(sample_path("astronaut")).pixels[..., :3]
+    with pytest.raises(InputError, match="shows a person"):
+        recolor_image(photo, color="navy")
+    # Named, the garment is recoloured and the face is not touched.
+    way = recolor_image(photo, color="navy", prompt="the orange suit")
+    assert way.check.passed
+    face = (slice(60, 160), slice(200, 300))
+    assert np.array_equal(way.pixels[face], photo[face])

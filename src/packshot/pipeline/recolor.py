@@ -6,7 +6,8 @@ solution ``recolor`` all call:
 - :func:`parse_target`: what a user writes for a colour: hex, ``r,g,b``, a CSS name
   (``"forest green"``), or a swatch photo whose dominant colour is measured;
 - :func:`region_alpha`: where to recolour: a text ``prompt`` or a ``box`` (isolation), a
-  ``mask`` image (soft edges kept), else the image's own alpha, else the cutout;
+  ``mask`` image (soft edges kept), else the image's own alpha, else the cutout (refused
+  for a photo of a person: the garment must be named);
 - :func:`recolor_image`: the variant (:mod:`packshot.ops.recolor`) and the gate's
   ``swatch_match`` check on it: a variant measuring further than ``max_delta_e``
   (CIEDE2000) from its target is held, with the value;
@@ -195,8 +196,28 @@ def region_alpha(
     existing = meaningful_alpha(pixels)
     if existing is not None:
         return existing.astype(np.float32) / np.float32(255.0), "alpha", {}
+    refuse_people(rgb)
     cut = cutout(rgb, model=model)
     return cut.alpha.astype(np.float32) / np.float32(255.0), "cutout", {"model": cut.model}
+
+
+PERSON_SCORE = 0.5
+"""Detector score over which the photo shows a person (a model wearing the garment)."""
+
+
+def refuse_people(rgb: ImageArray) -> None:
+    """Raise when the photo shows a person: the cutout of an on-model photo is the whole
+    person (face, hair, every garment), and recolouring it would turn a face navy or
+    half of a pair of jeans green; the garment must be named instead."""
+    from packshot.models.detect import detector
+
+    people = [d for d in detector().detect(rgb, min_score=PERSON_SCORE) if d.label == "person"]
+    if people:
+        raise InputError(
+            f"{STEP}: the photo shows a person (detector score {people[0].score:.2f}); say which "
+            "garment to recolour: prompt 'the jacket', a box or a mask (the cutout would "
+            "recolour the whole person)"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -359,9 +380,10 @@ def run_recolor(pixels: ImageArray, params: Mapping[str, Any]) -> StepResult:
     ``fold_warp``, ``max_delta_e``. A listing runs one colourway per entry of
     ``colors: [...]`` (see :func:`colorway_items`).
 
-    The pixels returned are RGBA with the region's matte when the region is the product
-    (the input's alpha or the cutout: the targets then need no second cutout), else the
-    recoloured photo.
+    The pixels returned have the input's channels: an RGBA input (an isolation step's
+    cut-out) keeps its matte for the targets; a photo stays a photo, which the targets
+    cut out as usual (with edge decontamination, candidates and fixes: the photo's own
+    edge pixels under the region's matte would carry the old background's fringe).
     """
     colors = colors_of(params)
     if len(colors) > 1:
@@ -396,11 +418,7 @@ def run_recolor(pixels: ImageArray, params: Mapping[str, Any]) -> StepResult:
         fold_warp=_number(params, "fold_warp") or 1.0,
         max_delta_e=MAX_DELTA_E if max_de is None else max_de,
     )
-    out = way.pixels
-    if way.region in ("alpha", "cutout") and out.shape[2] == 3:
-        matte = np.rint(way.alpha * 255.0).astype(np.uint8)
-        out = np.dstack([out, matte])
-    return StepResult(out, way.info())
+    return StepResult(way.pixels, way.info())
 
 
 def colorway_items(
@@ -449,7 +467,4 @@ def recolor_file(image: str | Path, out: str | Path, params: Mapping[str, Any]) 
     target = Path(out)
     if result.info.get("verdict") == "hold":
         target = target.parent / "held" / target.name
-    pixels = result.pixels
-    if pixels.shape[2] == 4 and loaded.pixels.shape[2] == 3:
-        pixels = pixels[..., :3]  # the matte was the cutout's: a photo stays a photo
-    return {"output": str(save_image(pixels, target)), **result.info}
+    return {"output": str(save_image(result.pixels, target)), **result.info}
