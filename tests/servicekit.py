@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 from PIL import Image
 
+from packshot.models import registry
 from packshot.samples import sample_path
 from packshot.service.app import create_app
 from packshot.service.auth import create_key
@@ -116,6 +118,23 @@ def serve_process(
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError(f"server did not start: {log.read_text()}")
+
+
+@contextmanager
+def authorized_client(model_cache: Path, data_dir: Path) -> Iterator[httpx.Client]:
+    """A client with a fresh key against a real server whose data lives in ``data_dir``,
+    its models in ``model_cache`` (solution tests)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(registry.MODELS_DIR_ENV, str(model_cache))
+        settings = settings_for(data_dir, rate_per_minute=1000)
+        key = new_key(settings)
+        with (
+            running_server(settings) as base,
+            httpx.Client(
+                base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=300
+            ) as client,
+        ):
+            yield client
 
 
 def photo_bytes(name: str = "product", max_side: int = 480, fmt: str = "JPEG") -> bytes:

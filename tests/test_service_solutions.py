@@ -12,25 +12,19 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from packshot.models import registry
 from packshot.models.text import detect_text
-from servicekit import decode, new_key, photo_bytes, running_server, settings_for, wait_job
+from servicekit import (
+    authorized_client,
+    decode,
+    photo_bytes,
+    wait_job,
+)
 
 
 @pytest.fixture(scope="module")
 def client(model_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    data = tmp_path_factory.mktemp("service")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(registry.MODELS_DIR_ENV, str(model_cache))
-        settings = settings_for(data, rate_per_minute=1000)
-        key = new_key(settings)
-        with (
-            running_server(settings) as base,
-            httpx.Client(
-                base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=300
-            ) as c,
-        ):
-            yield c
+    with authorized_client(model_cache, tmp_path_factory.mktemp("service")) as c:
+        yield c
 
 
 def _png(pixels: np.ndarray) -> bytes:

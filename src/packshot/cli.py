@@ -32,6 +32,7 @@ from packshot.pipeline.sources import Source, read_sources
 from packshot.pipeline.storage import state_dir
 from packshot.presets import parse_preset_names
 from packshot.presets_cli import presets_app
+from packshot.recolor_cli import recolor_command
 from packshot.repair_cli import (
     inpaint_reference_command,
     remove_command,
@@ -56,6 +57,7 @@ app.command("inpaint-reference")(inpaint_reference_command)
 app.command("replace-background")(replace_background_command)
 app.command()(check)
 app.command("isolate")(isolate_command)
+app.command("recolor")(recolor_command)
 app.add_typer(keys_app, name="keys")
 app.command()(serve)
 

@@ -10,8 +10,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from packshot.errors import InputError, PackshotError
+from packshot.errors import PackshotError
 from packshot.pipeline.check import check_file
+from packshot.pipeline.recolor import parse_target
 from packshot.presets import get_preset
 
 out = Console()
@@ -19,12 +20,8 @@ err = Console(stderr=True)
 
 
 def _swatch(value: str | None) -> tuple[int, int, int] | None:
-    if value is None:
-        return None
-    text = value.strip().lstrip("#")
-    if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
-        raise InputError(f"--swatch {value!r} must be a colour written #RRGGBB")
-    return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
+    # The colour parser every surface uses: hex, r,g,b, a CSS name, or a swatch photo.
+    return None if value is None else parse_target(value, "--swatch").rgb
 
 
 def check(
@@ -37,7 +34,8 @@ def check(
         bool, typer.Option("--ocr/--no-ocr", help="Look for text, stickers, watermarks.")
     ] = True,
     swatch: Annotated[
-        str | None, typer.Option("--swatch", help="Reference colour #RRGGBB of the product.")
+        str | None,
+        typer.Option("--swatch", help="The product's colour: #RRGGBB, a name or a swatch photo."),
     ] = None,
 ) -> None:
     """Check images (any, not only packshot's) against a marketplace's rules.

@@ -1,4 +1,5 @@
-"""Colour difference: sRGB to CIELAB (D65) and the CIEDE2000 colour difference.
+"""Colour science: sRGB <-> linear light <-> CIELAB (D65), the CIEDE2000 colour
+difference, and the dominant colour of a region.
 
 CIEDE2000 (Sharma, Wu and Dalal, 2005) is the perceptual difference the print and
 e-commerce trades quote: about 1 is a just-noticeable difference side by side, 2-3 is
@@ -11,9 +12,39 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["delta_e_2000", "rgb_to_lab"]
+__all__ = [
+    "LUMA",
+    "delta_e_2000",
+    "dominant_color",
+    "lab_to_rgb",
+    "linear_to_srgb",
+    "luminance",
+    "mean_color",
+    "rgb_to_lab",
+    "srgb_to_linear",
+]
 
 FloatArray = npt.NDArray[np.float64]
+Float32Array = npt.NDArray[np.float32]
+
+LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+"""Relative luminance Y of linear sRGB (Rec. 709 primaries, D65)."""
+
+DOMINANT_HUE_BAND = 30.0
+"""Pixels of a chromatic region (median chroma at least :data:`DOMINANT_NEUTRAL`) whose
+CIELAB hue lies within this many degrees of the region's median hue make its dominant
+colour: a print, a logo or a trim of another hue is left out, while shading and sheen
+(which move lightness and chroma, and hue by under 20 degrees) stay in."""
+
+DOMINANT_NEUTRAL = 10.0
+"""CIELAB chroma under which a region is neutral (white, grey, black): its dominant
+colour is then made of the pixels within :data:`DOMINANT_CHROMA_BAND` of its median a*b*."""
+
+DOMINANT_CHROMA_BAND = 12.0
+
+DOMINANT_SAMPLES = 60_000
+"""Pixels a dominant colour is measured on (a regular subsample): a median over more
+changes by less than a CIEDE2000 of 0.1."""
 
 
 def rgb_to_lab(rgb: npt.ArrayLike) -> FloatArray:
@@ -21,6 +52,86 @@ def rgb_to_lab(rgb: npt.ArrayLike) -> FloatArray:
     arr = np.asarray(rgb, dtype=np.float32).reshape(-1, 1, 3) / np.float32(255.0)
     lab = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2Lab)
     return np.asarray(lab, dtype=np.float64).reshape(np.shape(rgb))
+
+
+def srgb_to_linear(rgb: npt.ArrayLike) -> Float32Array:
+    """sRGB (uint8 0..255 or float 0..255) to linear light 0..1 (IEC 61966-2-1)."""
+    c = np.asarray(rgb, dtype=np.float32) / np.float32(255.0)
+    out = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return np.asarray(out, dtype=np.float32)
+
+
+def linear_to_srgb(linear: npt.ArrayLike) -> Float32Array:
+    """Linear light 0..1 to sRGB float 0..255 (clipped to the range, not rounded)."""
+    c = np.clip(np.asarray(linear, dtype=np.float32), 0.0, 1.0)
+    out = np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
+    return np.asarray(out * 255.0, dtype=np.float32)
+
+
+def luminance(linear: npt.ArrayLike) -> Float32Array:
+    """Relative luminance Y (0..1) of linear sRGB (any shape ending in 3)."""
+    return np.asarray(np.asarray(linear, np.float32) @ LUMA, dtype=np.float32)
+
+
+def lab_to_rgb(lab: npt.ArrayLike) -> FloatArray:
+    """CIELAB (D65) to sRGB float 0..255, clipped to the sRGB gamut (not rounded)."""
+    arr = np.asarray(lab, dtype=np.float32).reshape(-1, 1, 3)
+    rgb = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_Lab2RGB)
+    out = np.clip(np.asarray(rgb, np.float64) * 255.0, 0.0, 255.0)
+    return out.reshape(np.shape(lab))
+
+
+def _region(rgb: npt.ArrayLike, weight: npt.ArrayLike | None) -> npt.NDArray[np.generic]:
+    """The Nx3 pixels whose weight is above 0.5 (all when None); raises ValueError when
+    there are none."""
+    pixels = np.asarray(rgb).reshape(-1, 3)
+    if weight is not None:
+        pixels = pixels[np.asarray(weight).reshape(-1) > 0.5]
+    if len(pixels) == 0:
+        raise ValueError("the region is empty")
+    return pixels
+
+
+def dominant_color(rgb: npt.ArrayLike, weight: npt.ArrayLike | None = None) -> FloatArray:
+    """The colour a region is seen as, in CIELAB: the per-channel median of its pixels of
+    the majority hue (see :data:`DOMINANT_HUE_BAND`, :data:`DOMINANT_CHROMA_BAND`).
+
+    ``rgb`` is uint8 HxWx3 (or Nx3); ``weight`` (HxW, or N) selects the region: pixels
+    above 0.5 count (all when None). The median of a shaded garment is its mid-tone, what
+    a swatch of the fabric shows. The same measure is applied to a swatch photo, a
+    recoloured variant and the gate's output.
+
+    Raises:
+        ValueError: the region is empty.
+    """
+    pixels = _region(rgb, weight)
+    step = max(1, len(pixels) // DOMINANT_SAMPLES)
+    lab = rgb_to_lab(pixels[::step])
+    a, b = lab[:, 1], lab[:, 2]
+    med_a, med_b = float(np.median(a)), float(np.median(b))
+    med_chroma = float(np.hypot(med_a, med_b))
+    if med_chroma >= DOMINANT_NEUTRAL:
+        hue = np.degrees(np.arctan2(b, a) - np.arctan2(med_b, med_a))
+        # Pixels with little chroma have no reliable hue (a deep fold, a highlight gone
+        # white) and stay: leaving them out would pull the median away from the mid-tone.
+        near = (np.abs((hue + 180.0) % 360.0 - 180.0) <= DOMINANT_HUE_BAND) & (
+            np.hypot(a, b) >= 0.25 * med_chroma
+        )
+    else:
+        near = np.hypot(a - med_a, b - med_b) <= DOMINANT_CHROMA_BAND
+    core = lab[near] if near.sum() >= 0.1 * len(lab) else lab
+    return np.asarray(np.median(core, axis=0), dtype=np.float64)
+
+
+def mean_color(rgb: npt.ArrayLike, weight: npt.ArrayLike | None = None) -> FloatArray:
+    """CIELAB of the mean colour in linear light (what the eye averages a fine print to)
+    of the pixels whose ``weight`` is above 0.5 (all when None).
+
+    Raises:
+        ValueError: the region is empty.
+    """
+    mean = srgb_to_linear(_region(rgb, weight)).mean(axis=0)
+    return rgb_to_lab(linear_to_srgb(mean))
 
 
 def delta_e_2000(lab1: npt.ArrayLike, lab2: npt.ArrayLike) -> FloatArray:

@@ -48,6 +48,7 @@ from packshot.pipeline.candidates import (
 )
 from packshot.pipeline.cutout import Cutout, cutout, meaningful_alpha, prepare_models
 from packshot.pipeline.manifest import Manifest, TargetRecord
+from packshot.pipeline.recolor import colorway_items
 from packshot.pipeline.reframe import plan_target
 from packshot.pipeline.sources import Source, load_source, read_sources
 from packshot.pipeline.steps import StepCall, apply_steps, steps_key
@@ -55,6 +56,7 @@ from packshot.pipeline.thumbs import thumbnail_path, try_thumbnail
 from packshot.presets import Preset
 from packshot.presets.gate import CUTOUT_CHECKS
 from packshot.sentinel.candidates import Candidate, rank_candidates
+from packshot.sentinel.checks import SwatchMeasure
 from packshot.sentinel.completeness import Evidence, gather_evidence
 from packshot.sentinel.fixes import FIX_FOR_CHECK, Repair
 from packshot.sentinel.gate import evaluate, run_gate
@@ -62,6 +64,8 @@ from packshot.sentinel.result import GateResult
 from packshot.sentinel.subject import Subject
 
 ImageArray = npt.NDArray[np.uint8]
+Swatch = tuple[tuple[int, int, int], SwatchMeasure]
+"""A colourway's target colour and how the gate reads it on the product."""
 
 REPAIRED_CHECKS = frozenset(n for n, fix in FIX_FOR_CHECK.items() if fix == "rerun-model") | {
     "product_cut_off",
@@ -203,6 +207,7 @@ def gate_output(
     evidence: Evidence | bool | None = True,
     repair: bool = True,
     cuts: dict[str, Cutout] | None = None,
+    swatch: Swatch | None = None,
 ) -> tuple[bytes, int, GateResult, float]:
     """Encode a rendered target and pass it through the preset's gate (fixing it when one
     fix helps); returns the bytes to write, the quality, the gate's result and seconds.
@@ -210,7 +215,8 @@ def gate_output(
     ``evidence`` is the source photo's completeness evidence (shared by a source's
     targets), True to gather it here when the preset needs it, None for none. ``repair``
     False scores without re-running models (the cutout fixes); ``cuts`` caches the
-    cutouts a repair makes, by ensemble (see :func:`candidate_cutout`)."""
+    cutouts a repair makes, by ensemble (see :func:`candidate_cutout`). ``swatch`` (a
+    colourway's target and how to read it) adds the swatch check."""
     t0 = time.perf_counter()
     if evidence is True:
         evidence = evidence_for(rgb, preset)
@@ -284,6 +290,8 @@ def gate_output(
         remake=remake,
         hooks=hooks,
         detect=detect_text if ocr else None,
+        swatch=None if swatch is None else swatch[0],
+        swatch_measure="closest" if swatch is None else swatch[1],
     )
     data, quality = latest[0]
     return data, quality, outcome.result, time.perf_counter() - t0
@@ -327,6 +335,7 @@ def best_output(
     model: str,
     ocr: bool = True,
     evidence: Evidence | bool | None = True,
+    swatch: Swatch | None = None,
 ) -> BestOutput:
     """Render ``preset.gate.candidates`` candidates (see
     :func:`~packshot.pipeline.candidates.candidate_plan`; cutouts cached in ``cuts`` across
@@ -353,6 +362,7 @@ def best_output(
                     ocr=ocr,
                     evidence=evidence,
                     cuts=cuts,
+                    swatch=swatch,
                 ),
             ),
             [],
@@ -386,7 +396,14 @@ def best_output(
             )
             continue
         data, quality, gate, seconds = gate_output(
-            rendered, preset, cut, rgb, model=variant.ensemble, ocr=ocr, evidence=evidence
+            rendered,
+            preset,
+            cut,
+            rgb,
+            model=variant.ensemble,
+            ocr=ocr,
+            evidence=evidence,
+            swatch=swatch,
         )
         tried.append(
             (
@@ -447,13 +464,20 @@ def process_source(
     records = []
     cuts = {model: cut}  # cutouts by ensemble, shared by the targets' candidates
     evidence: Evidence | None = None  # the completeness evidence, gathered once per source
+    swatch = colorway_swatch(step_infos)
     for preset in presets:
         t1 = time.perf_counter()
         try:
             if evidence is None and needs_evidence(preset):
                 evidence = gather_evidence(pixels[..., :3])
             best = best_output(
-                pixels, cuts, preset, model=model, ocr=ocr, evidence=evidence or None
+                pixels,
+                cuts,
+                preset,
+                model=model,
+                ocr=ocr,
+                evidence=evidence or None,
+                swatch=swatch,
             )
             rendered, data, quality, gate, gate_s = best.main
             target = output_path(out_dir, source.sku, preset, held=not gate.delivered)
@@ -551,6 +575,15 @@ def _write_sidecar(
     return sidecar
 
 
+def colorway_swatch(step_infos: Sequence[dict[str, Any]]) -> Swatch | None:
+    """A colourway's target colour and how the gate reads it, from the recolor step's info."""
+    for info in step_infos:
+        if info.get("step") == "recolor" and "target" in info:
+            r, g, b = (int(v) for v in info["target"])
+            return (r, g, b), info.get("measure", "closest")
+    return None
+
+
 def _failed(source: Source, preset: Preset, error: str) -> TargetRecord:
     return TargetRecord(source.sku, preset.name, source.location, "failed", None, None, error, {})
 
@@ -584,7 +617,8 @@ def run_listing(
     out = str(out_dir) if storage.is_remote(out_dir) else os.path.abspath(out_dir)
     state = storage.state_dir(out)
     state.mkdir(parents=True, exist_ok=True)
-    sources = read_sources(inputs)
+    # A recolor step with several colours makes one source per colourway (<sku>-<colour>).
+    sources = colorway_items(read_sources(inputs), steps)
     manifest = Manifest(state)
     try:
         todo = [
@@ -594,25 +628,26 @@ def run_listing(
                     p
                     for p in presets
                     if not manifest.is_done(
-                        src.sku, p.name, fingerprint(p, model, source_steps(src, steps))
+                        src.sku, p.name, fingerprint(p, model, source_steps(src, chain))
                     )
                 ],
+                chain,
             )
-            for src in sources
+            for src, chain in sources
         ]
-        pending = [(src, ps) for src, ps in todo if ps]
-        for src, ps in todo:
+        pending = [(src, ps, chain) for src, ps, chain in todo if ps]
+        for src, ps, _ in todo:
             if not ps and on_source is not None:
                 on_source(src, [])
         if pending:
             prepare_models(model)  # fail fast, once, on an unusable model
             runner = get_backend(backend, address=ray_address, workers=workers)
             try:
-                _run(pending, out, model, tuple(steps), runner, manifest, on_source)
+                _run(pending, out, model, runner, manifest, on_source)
             finally:
                 if runner is not backend:  # made here from a name: ours to close
                     runner.close()
-        wanted = {s.sku for s in sources}
+        wanted = {s.sku for s, _ in sources}
         names = {p.name for p in presets}
         return [r for r in manifest.records() if r.sku in wanted and r.target in names]
     finally:
@@ -620,14 +655,14 @@ def run_listing(
 
 
 def _process_item(
-    item: tuple[Source, list[Preset]], out: str, model: str, steps: tuple[StepCall, ...]
+    item: tuple[Source, list[Preset], tuple[StepCall, ...]], out: str, model: str
 ) -> list[TargetRecord]:
     """:func:`process_source` in a worker, with sources and outputs on shared storage.
 
     Storage URLs are staged through a local temporary folder: the source is downloaded
     before, the outputs uploaded after, and the records name the URLs.
     """
-    source, presets = item
+    source, presets, steps = item
     if not storage.is_remote(source.location) and not storage.is_remote(out):
         return process_source(source, presets, Path(out), model, steps)
     with tempfile.TemporaryDirectory(prefix="packshot-item-") as tmp:
@@ -666,19 +701,18 @@ def _publish(
 
 
 def _run(
-    pending: list[tuple[Source, list[Preset]]],
+    pending: list[tuple[Source, list[Preset], tuple[StepCall, ...]]],
     out: str,
     model: str,
-    steps: tuple[StepCall, ...],
     backend: Backend,
     manifest: Manifest,
     on_source: Callable[[Source, list[TargetRecord]], None] | None,
 ) -> None:
     # The driver is the manifest's only writer; each result is committed as it arrives.
     # Paths go out absolute: a worker (a Ray actor, another node) has its own directory.
-    work = functools.partial(_process_item, out=out, model=model, steps=steps)
-    items = [(_absolute(src), ps) for src, ps in pending]
-    for (src, ps), finished in backend.map(work, items):
+    work = functools.partial(_process_item, out=out, model=model)
+    items = [(_absolute(src), ps, chain) for src, ps, chain in pending]
+    for (src, ps, _), finished in backend.map(work, items):
         if finished.value is not None:
             records = finished.value
         else:

@@ -44,6 +44,7 @@ _TABLE: dict[str, str] = {
     "reference-inpaint": "packshot.pipeline.repair:run_reference_inpaint",
     "replace-background": "packshot.pipeline.repair:run_replace_background",
     "isolate": "packshot.isolate.step:run",
+    "recolor": "packshot.pipeline.recolor:run_recolor",
 }
 
 

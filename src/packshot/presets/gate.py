@@ -46,6 +46,7 @@ CHECKS: Mapping[str, str] = MappingProxyType(
         "shape_sanity": "the mask's box / the localizer's box around it (min); pieces",
         "cutout_confidence": "calibrated probability that the cutout is right (min)",
         "colour_fidelity": "mean CIEDE2000 output vs source (max)",
+        "swatch_match": "CIEDE2000 of the product's colour from its swatch (max; needs a swatch)",
         "sharpness": "edge steepness, 0.5 = crisp step (min)",
         "visible_seams": "brightness step across extension seams, levels (max)",
         "composition": "made as the preset asks, not with a fallback composition",
@@ -65,6 +66,8 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = MappingProxyType(
         "shape_sanity": 0.5,
         "cutout_confidence": 0.35,
         "colour_fidelity": 3.0,
+        # 2-3 is noticeable at a glance: a colourway further off its swatch is held.
+        "swatch_match": 3.0,
         "sharpness": 0.12,
         "visible_seams": 6.0,
     }

@@ -8,12 +8,14 @@ same at 1000 and at 4000 px.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from packshot.errors import InputError
-from packshot.ops.color import delta_e_2000, rgb_to_lab
+from packshot.ops.color import delta_e_2000, dominant_color, mean_color, rgb_to_lab
 from packshot.ops.framing import fill_metrics
 from packshot.ops.geometry import Box
 from packshot.ops.matte import bounding_box
@@ -442,20 +444,47 @@ def colour_fidelity(subject: Subject, *, max_delta_e: float) -> CheckResult:
     return CheckResult(name, mean, max_delta_e, mean <= max_delta_e, False, detail)
 
 
-def swatch_match(subject: Subject, swatch: Color, *, max_delta_e: float) -> CheckResult:
-    """CIEDE2000 between a reference swatch colour and the closest product cell of the
-    output (the swatch's colour should appear on the product)."""
+SwatchMeasure = Literal["closest", "dominant", "mean"]
+"""How :func:`swatch_match` reads the product's colour: ``closest``, the product cell
+nearest the swatch (the swatch's colour must appear somewhere on a product of several
+colours); ``dominant``, the product's measured colour
+(:func:`~packshot.ops.color.dominant_color`: the median of its majority hue, what a
+colourway's swatch is held against); ``mean``, its mean colour in linear light
+(:func:`~packshot.ops.color.mean_color`: a print against its swatch's mean)."""
+
+
+def swatch_match(
+    subject: Subject, swatch: Color, *, max_delta_e: float, measure: SwatchMeasure = "closest"
+) -> CheckResult:
+    """CIEDE2000 between a reference swatch colour and the output's product: its closest
+    cell, or its measured (dominant) colour (see :data:`SwatchMeasure`). Not fixable: a
+    colour off its swatch needs a person (or another recolouring)."""
+    name = "swatch_match"
+    target = rgb_to_lab(np.asarray(swatch, np.float32))
+    if measure != "closest":
+        read = dominant_color if measure == "dominant" else mean_color
+        try:
+            lab = read(subject.rgb, subject.alpha)
+        except ValueError:
+            return CheckResult(name, None, max_delta_e, False, False, "no product found")
+        de = float(delta_e_2000(lab, target))
+        what = "measured" if measure == "dominant" else "mean"
+        detail = (
+            f"the product's {what} colour L*a*b* ({lab[0]:.1f}, {lab[1]:.1f}, {lab[2]:.1f}) "
+            f"is CIEDE2000 {de:.2f} from the swatch {_rgb(swatch)} (at most {max_delta_e:g})"
+        )
+        return CheckResult(name, de, max_delta_e, de <= max_delta_e, False, detail)
     try:
         cells, ok = _cell_colors(subject.rgb, subject.alpha, subject.product_box)
     except InputError:
-        return CheckResult("swatch_match", None, max_delta_e, False, False, "no product found")
-    de = delta_e_2000(rgb_to_lab(cells[ok]), rgb_to_lab(np.asarray(swatch, np.float32)))
-    best = float(de.min()) if de.size else float("inf")
+        return CheckResult(name, None, max_delta_e, False, False, "no product found")
+    des = delta_e_2000(rgb_to_lab(cells[ok]), target)
+    best = float(des.min()) if des.size else float("inf")
     detail = (
         f"the product's closest cell is CIEDE2000 {best:.2f} from the swatch {_rgb(swatch)} "
         f"(at most {max_delta_e:g})"
     )
-    return CheckResult("swatch_match", best, max_delta_e, best <= max_delta_e, False, detail)
+    return CheckResult(name, best, max_delta_e, best <= max_delta_e, False, detail)
 
 
 def sharpness(subject: Subject, *, min_sharpness: float) -> CheckResult:

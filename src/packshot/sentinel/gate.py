@@ -34,11 +34,14 @@ def evaluate(
     *,
     detect: TextDetector | None = detect_text,
     swatch: Color | None = None,
+    swatch_measure: px.SwatchMeasure = "closest",
     only: Sequence[str] | None = None,
 ) -> tuple[CheckResult, ...]:
     """Every check of ``preset`` (or ``only`` these) on ``subject``, in the preset's order.
 
-    ``detect`` None skips the text check (reported as not measured).
+    ``detect`` None skips the text check (reported as not measured). ``swatch`` (the
+    product's reference colour: a colourway's target) adds ``swatch_match``, read as
+    ``swatch_measure`` says, at the preset's ``swatch_match`` threshold.
     """
     gate = preset.gate
     color = preset.background_color
@@ -90,6 +93,13 @@ def evaluate(
             results.append(fc.file_format(subject, preset))
         elif name == "file_size":
             results.append(fc.file_size(subject, preset))
+        elif name == "swatch_match":
+            if swatch is None:
+                results.append(_not_measured(name, "no swatch colour given"))
+            else:
+                results.append(
+                    px.swatch_match(subject, swatch, max_delta_e=t, measure=swatch_measure)
+                )
         elif name in ("text", "watermark"):
             if detect is None:
                 results.append(
@@ -100,9 +110,14 @@ def evaluate(
                 lines = (detect(subject.rgb), main_object(subject))
             check = added_text if name == "text" else watermark
             results.append(check(subject, lines[0], lines[1]))
-    if swatch is not None:
-        results.append(px.swatch_match(subject, swatch, max_delta_e=5.0))
+    if swatch is not None and "swatch_match" not in names:
+        t = gate.threshold("swatch_match")
+        results.append(px.swatch_match(subject, swatch, max_delta_e=t, measure=swatch_measure))
     return tuple(results)
+
+
+def _not_measured(name: str, why: str) -> CheckResult:
+    return CheckResult(name, None, None, True, False, f"not measured: {why}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,15 +154,17 @@ def run_gate(
     hooks: Mapping[str, Fix] | None = None,
     detect: TextDetector | None = detect_text,
     swatch: Color | None = None,
+    swatch_measure: px.SwatchMeasure = "closest",
 ) -> GateOutcome:
     """Check ``subject`` against ``preset`` and route it (see the module docstring).
 
     ``remake`` turns a fix's pixels into the new subject (re-encoding them as delivered);
     None means score only, never fix. ``hooks`` add fixes by name (``rerun-model``).
+    ``swatch``, ``swatch_measure``: as for :func:`evaluate`.
     """
     t0 = time.perf_counter()
     fixes = {**BUILTIN_FIXES, **(hooks or {})}
-    results = evaluate(subject, preset, detect=detect, swatch=swatch)
+    results = evaluate(subject, preset, detect=detect, swatch=swatch, swatch_measure=swatch_measure)
     applied: list[str] = []
     notes: list[str] = []
     while True:
@@ -185,7 +202,9 @@ def run_gate(
             break
         applied.append(fix_name or check.name)
         subject = remake(subject, repair)
-        results = evaluate(subject, preset, detect=detect, swatch=swatch)
+        results = evaluate(
+            subject, preset, detect=detect, swatch=swatch, swatch_measure=swatch_measure
+        )
         notes.append(f"{check.name} fixed by {fix_name}: {repair.note}")
     return GateOutcome(
         GateResult("hold", tuple(notes + why), results, tuple(applied)),

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,13 @@ from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.ops.compose import ShadowParams, compose_on_color
 from packshot.pipeline.check import check_image
 from packshot.pipeline.cutout import cutout
-from packshot.pipeline.listing import gate_output, render_keep, render_white, run_listing
+from packshot.pipeline.listing import (
+    gate_output,
+    render_keep,
+    render_white,
+    run_listing,
+)
+from packshot.pipeline.recolor import MAX_DELTA_E, recolor_image, swatch_target
 from packshot.pipeline.repair import (
     SCENE_FIELDS,
     Background,
@@ -369,6 +375,54 @@ def replace_background_solution(req: RunRequest) -> RunResult:
     return RunResult([_file("scene", scene.rgb, fmt)], info)
 
 
+def recolor_solution(req: RunRequest) -> RunResult:
+    """The garment (``prompt``, ``box``, ``mask``; default the cutout) recoloured to
+    ``color`` (hex or a name), to the dominant colour of a ``reference`` swatch photo, or
+    printed with the ``reference`` when ``pattern`` is true; held when its measured
+    colour is further than ``max_delta_e`` (CIEDE2000) from the target."""
+    fmt = _output_format(req.fields, "JPEG", ("JPEG", "PNG", "WEBP"))
+    image = req.load()
+    pattern = parse_bool(req.fields.get("pattern"), "pattern", default=False)
+    color: Any = req.fields.get("color")
+    swatch = req.load("reference").pixels if "reference" in req.images else None
+    if pattern and swatch is None:
+        raise InputError("reference: pattern needs the print swatch as the reference image.")
+    if not pattern and swatch is not None:
+        if color is not None:
+            raise InputError("color: give a color or a reference swatch photo, not both.")
+        color = swatch_target(swatch, "reference", "swatch")
+    if not pattern and color is None:
+        raise InputError("color: this field (or a reference swatch photo) is required.")
+    box = req.fields.get("box")
+    way = recolor_image(
+        image.pixels,
+        color=None if pattern else color,
+        pattern=swatch if pattern else None,
+        pattern_name="reference",
+        prompt=text_field(req.fields, "prompt"),
+        box=box if box is None or isinstance(box, str | list) else str(box),
+        mask=req.load("mask").pixels if "mask" in req.images else None,
+        model=req.cutout_model,
+        keep_accents=parse_bool(req.fields.get("keep_accents"), "keep_accents", default=True),
+        max_delta_e=_positive(req.fields.get("max_delta_e"), "max_delta_e", MAX_DELTA_E),
+    )
+    out = _file(f"recolor-{way.target.label}", way.pixels[..., :3], fmt)
+    info = way.info()
+    return RunResult([replace(out, gate=way.gate().as_dict(), info=info)], info)
+
+
+def _positive(value: Any, name: str, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: {value!r} must be a number.") from None
+    if not number > 0:
+        raise InputError(f"{name}: {value!r} must be positive.")
+    return number
+
+
 def sentinel(req: RunRequest) -> RunResult:
     """The quality gate's verdict on the image as it is, for a ``market`` (scored only):
     each check's value, threshold and pass/fail, and the verdict."""
@@ -413,6 +467,11 @@ SOLUTIONS: dict[str, Solution] = {
             "reference-inpaint",
             "Repaint the 'mask' (or 'box') region from a 'reference' image.",
             reference_inpaint_solution,
+        ),
+        Solution(
+            "recolor",
+            "Recolour the garment to 'color' (or a 'reference' swatch; a print with 'pattern').",
+            recolor_solution,
         ),
         Solution(
             "smart-resize",
