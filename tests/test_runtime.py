@@ -202,6 +202,7 @@ def test_fallbacks_are_explicit(
     assert not isinstance(session, runtime.OpenVinoSession)
     engine = runtime.engine_of("plus2")
     assert engine.label == "onnxruntime:f32" and "not installed" in (engine.fallback or "")
+    caplog.set_level("INFO")
     assert "runs on onnxruntime:f32: OpenVINO is not installed" in caplog.text
     np.testing.assert_allclose(_run(session), [[3.0, 4.0, 5.0]])
     # ONNX Runtime has no bf16 on CPU.

@@ -171,7 +171,7 @@ def session(name: str) -> Any:
         cached = _sessions.get(key)
         if cached is None:
             if engine.fallback:
-                log.warning("model %s runs on %s: %s", name, engine.label, engine.fallback)
+                log.info("model %s runs on %s: %s", name, engine.label, engine.fallback)
             # Resolution (and a possible install) happens under this model's lock only, so
             # other models' sessions are not held up by a download.
             path = model_path(name)

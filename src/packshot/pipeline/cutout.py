@@ -28,10 +28,12 @@ from packshot.models.salient import (
 from packshot.ops.matte import (
     RefineParams,
     composite_on_color,
-    estimate_foreground,
-    refine_alpha,
+    refine_rgba,
     to_rgba,
+    upsample,
+    working_shape,
 )
+from packshot.ops.resample import resize_to
 
 ImageArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
@@ -45,7 +47,8 @@ class Cutout:
     model: str
     timings: dict[str, float] = field(default_factory=dict)
     probability: FloatArray | None = field(default=None, compare=False, repr=False)
-    """The model's output at the source's size, kept so that other refinement settings can
+    """The model's output at the source's :func:`~packshot.ops.matte.working_shape` (its
+    own size up to 4 MP), kept so that other refinement settings can
     be tried without running the model again (``cutout(..., probability=...)``)."""
 
     @property
@@ -101,26 +104,29 @@ def cutout(
     ensemble = resolve_ensemble(model)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    if probability is not None and probability.shape != rgb.shape[:2]:
+    height, width = rgb.shape[:2]
+    work = working_shape(height, width)
+    if probability is not None and probability.shape not in (work, (height, width)):
         raise InputError(
             f"probability map {probability.shape} does not match the image {rgb.shape[:2]}"
         )
-    prob = predict_probability(rgb, ensemble) if probability is None else probability
+    if probability is None:
+        # The networks see 320 px: a photo larger than the working grid is reduced first,
+        # so no full-resolution float map is ever made.
+        small = rgb if work == (height, width) else resize_to(rgb, work[1], work[0])
+        prob = predict_probability(small, ensemble)
+    else:
+        prob = probability
     t1 = time.perf_counter()
     timings["model_s"] = t1 - t0
     if refine:
-        p = params or RefineParams()
-        alpha = refine_alpha(rgb, prob, p)
-        foreground = estimate_foreground(rgb, alpha) if decontaminate else rgb
+        rgba = refine_rgba(rgb, prob, params or RefineParams(), decontaminate=decontaminate)
     else:
-        alpha = prob
-        foreground = rgb
+        rgba = to_rgba(rgb, upsample(prob, height, width))
     if existing is not None:
-        alpha = np.minimum(alpha, existing.astype(np.float32) / 255.0)
+        np.minimum(rgba[..., 3], existing, out=rgba[..., 3])
     timings["refine_s"] = time.perf_counter() - t1
-    return Cutout(
-        rgba=to_rgba(foreground, alpha), model=ensemble.name, timings=timings, probability=prob
-    )
+    return Cutout(rgba=rgba, model=ensemble.name, timings=timings, probability=prob)
 
 
 @dataclass(frozen=True)
