@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from packshot.errors import InputError, PackshotError
 from packshot.pipeline.backends import Backend as PipelineBackend
 from packshot.pipeline.backends import get_backend
+from packshot.service.admission import PixelBudget, header_pixels
 from packshot.service.errors import SolutionNotAvailableError
 from packshot.service.inputs import ImageRef, fetch_image
 from packshot.service.settings import Settings
@@ -177,14 +178,9 @@ class Runner:
         self.sender = sender
         self.backend = make_backend(settings)
         self.compute = Compute(settings)
-        # Caps images in flight across request threads and workers: memory stays bounded
-        # however many clients connect.
-        self._slots = threading.BoundedSemaphore(settings.slots)
-
-    @property
-    def slot(self) -> threading.BoundedSemaphore:
-        """Hold while processing an image outside a job (the remove.bg endpoint)."""
-        return self._slots
+        # Caps pixels in flight across request threads and workers: memory stays bounded
+        # however many clients connect and however large their images.
+        self.admission = PixelBudget(settings.pixels_in_flight, settings.slots)
 
     def start(self) -> int:
         requeued = self.store.requeue_interrupted()
@@ -258,7 +254,11 @@ class Runner:
                 solution_name, params = job.solution, json.loads(job.params)
             get_solution(solution_name)  # refused before any input is fetched
             images = self._inputs(job_id, params["images"])
-            with self._slots, tempfile.TemporaryDirectory(dir=self.settings.work_dir) as work:
+            pixels = sum(header_pixels(data) for data in images.values())
+            with (
+                self.admission.admit(pixels),
+                tempfile.TemporaryDirectory(dir=self.settings.work_dir) as work,
+            ):
                 result = self.compute.run(
                     RunRequest(
                         solution=solution_name,
