@@ -12,7 +12,9 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from packshot.cost import batch_cost, output_cost
 from packshot.errors import PackshotError
 from packshot.imageio import load_image, save_image
 from packshot.ops.geometry import fit_within
@@ -53,9 +55,11 @@ def write_cutout_report(
                         "output": r.output,
                         "error": r.error,
                         "seconds": round(r.seconds, 3),
+                        **({"compute": _cutout_cost(r)} if r.ok else {}),
                     }
                     for r in results
                 ],
+                "cost": batch_cost(_cutout_cost(r) for r in results if r.ok),
             },
             indent=2,
         )
@@ -91,6 +95,10 @@ def write_cutout_report(
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+def _cutout_cost(result: ItemResult) -> dict[str, Any]:
+    return output_cost(result.cpu_s, ["background-removal"])
 
 
 def _source_thumbnail(source: Path, thumb: Path) -> Path | None:
@@ -158,6 +166,7 @@ def write_listing_report(
                 "done": sum(r.ok for r in records),
                 "held": sum(r.held for r in records),
                 "failed": sum(not r.ok and not r.held for r in records),
+                "cost": batch_cost(r.info.get("compute", {}) for r in records),
                 "targets": [
                     {
                         "sku": r.sku,

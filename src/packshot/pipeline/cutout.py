@@ -137,6 +137,8 @@ class ItemResult:
     output: str | None
     error: str | None
     seconds: float
+    cpu_s: float = 0.0
+    """CPU seconds of this process (all threads) spent on the item."""
 
     @property
     def ok(self) -> bool:
@@ -215,7 +217,7 @@ def cutout_files(
     prepare_models(model)
     results: list[ItemResult] = []
     for src, name in zip(sources, output_names(sources, ".png"), strict=True):
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         target = out / name
         try:
             if target.exists() and target.resolve() == src.resolve():
@@ -225,7 +227,13 @@ def cutout_files(
             loaded = load_image(src)
             cut = cutout(loaded.pixels, model=model, refine=refine)
             save_image(cut.alpha if mask_only else cut.rgba, target)
-            result = ItemResult(str(src), str(target), None, time.perf_counter() - t0)
+            result = ItemResult(
+                str(src),
+                str(target),
+                None,
+                time.perf_counter() - t0,
+                time.process_time() - cpu0,
+            )
         except PackshotError as exc:
             result = ItemResult(str(src), None, str(exc), time.perf_counter() - t0)
         except Exception as exc:  # one image must never take the batch down

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from packshot.cost import output_cost
 from packshot.errors import PackshotError, internal_error
 from packshot.imageio import encode_within, load_image, write_bytes
 from packshot.memory import tune_allocator
@@ -347,7 +348,7 @@ def process_source(
 
     Never raises for a bad image or a failing target: the failure is the record.
     """
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     try:
         loaded = load_source(source)
         pixels, step_infos = apply_steps(loaded.pixels, steps)
@@ -362,12 +363,15 @@ def process_source(
         message = internal_error(source.location, exc)
         return [_failed(source, p, message) for p in presets]
     shared: dict[str, Any] = {"cutout_s": round(time.perf_counter() - t0, 3), "model": cut.model}
+    # The source's cutout (and steps) serve every target: each carries an equal share.
+    shared_cpu = (time.process_time() - cpu0) / max(1, len(presets))
+    isolated = ["isolation"] if any(step.name == "isolate" for step in steps) else []
     if step_infos:
         shared["steps"] = step_infos
     records = []
     cuts = {model: cut}  # cutouts by ensemble, shared by the targets' candidates
     for preset in presets:
-        t1 = time.perf_counter()
+        t1, cpu1 = time.perf_counter(), time.process_time()
         try:
             best = best_output(pixels, cuts, preset, model=model, ocr=ocr)
             rendered, data, quality, gate, gate_s = best.main
@@ -394,6 +398,15 @@ def process_source(
             "gate_s": round(gate_s, 3),
             "gate": gate.as_dict(),
             **({"candidates": best.ranking} if best.ranking else {}),
+            # A kept background is reframed by extension (the hosted "smart resize"); any
+            # other background is the hosted background removal.
+            "compute": output_cost(
+                shared_cpu + time.process_time() - cpu1,
+                [
+                    *isolated,
+                    "smart-resize" if preset.background == "keep" else "background-removal",
+                ],
+            ),
         }
         held = not gate.delivered
         records.append(

@@ -16,12 +16,14 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from packshot.cost import batch_cost, output_cost
 from packshot.errors import InputError, PackshotError
 from packshot.pipeline.backends import Backend as PipelineBackend
 from packshot.pipeline.backends import get_backend
@@ -103,10 +105,32 @@ def make_backend(settings: Settings) -> Backend:
     return LocalBackend(settings.workers)
 
 
+# The hosted operations each solution stands for (solutions without a hosted peer: none).
+HOSTED_OPERATIONS: dict[str, tuple[str, ...]] = {
+    "background-removal": ("background-removal",),
+    "product-isolation": ("isolation",),
+    "background-color-fix": ("background-removal",),
+    "replace-background": ("background-removal",),
+    "smart-resize": ("smart-resize",),
+}
+
+
 def run_solution(request: RunRequest) -> RunResult:
+    """Run the request's solution; its ``info`` gains ``compute`` (this process's CPU time
+    and its cost beside the hosted price) and each output file its own share."""
     handler = get_solution(request.solution).handler
     assert handler is not None
-    return handler(request)
+    cpu0 = time.process_time()
+    result = handler(request)
+    cpu = time.process_time() - cpu0
+    costs = [out.info.get("compute") for out in result.files]
+    if costs and all(costs):
+        # Outputs that carry their own figures (listing targets) are summed.
+        result.info["compute"] = batch_cost(c for c in costs if c)
+    else:
+        operations = HOSTED_OPERATIONS.get(request.solution, ())
+        result.info["compute"] = output_cost(cpu, operations)
+    return result
 
 
 def run_solution_remote(request: RunRequest) -> RunResult | tuple[str, str, int]:
