@@ -69,7 +69,6 @@ class Engine:
 
 
 _sessions: dict[tuple[str, str, str], Any] = {}
-_engines: dict[str, Engine] = {}
 _key_locks: dict[tuple[str, str, str], threading.Lock] = {}
 _lock = threading.Lock()
 
@@ -177,13 +176,12 @@ def session(name: str) -> Any:
             path = model_path(name)
             cached = _create(path, f"model {name!r}", engine)
             _sessions[key] = cached
-            _engines[name] = engine
         return cached
 
 
 def engine_of(name: str) -> Engine:
-    """The engine model ``name``'s session runs on (what it would run on, if not loaded)."""
-    return _engines.get(name) or resolve_engine(*requested_engine(name))
+    """The engine :func:`session` gives model ``name`` now (the user's choice may change)."""
+    return resolve_engine(*requested_engine(name))
 
 
 def session_for_path(path: str | os.PathLike[str]) -> Any:
@@ -206,7 +204,6 @@ def clear_sessions() -> None:
     """Forget every cached session (frees their memory once no caller holds them)."""
     with _lock:
         _sessions.clear()
-        _engines.clear()
         _key_locks.clear()
 
 

@@ -444,7 +444,8 @@ def refine_rgba(
     """
     height, width = image.shape[:2]
     mask_w = clean_mask(prob, params)
-    alpha8 = np.zeros((height, width), np.uint8)
+    out = np.zeros((height, width, 4), np.uint8)
+    alpha8 = out[..., 3]
     radius = max(2, round(params.radius_frac * max(height, width)))
     half_width = max(1, round(params.band_frac * float(np.hypot(height, width))))
     pad = half_width + 2 * radius + 2
@@ -466,8 +467,6 @@ def refine_rgba(
             alpha_c = _refine_crop(image[outer, cols], prob_c, mask_c, radius, half_width, params)
             keep = slice(inner.start - outer.start, inner.stop - outer.start)
             alpha8[inner, cols] = np.rint(alpha_c[keep] * 255.0).astype(np.uint8)
-    out = np.zeros((height, width, 4), np.uint8)
-    out[..., 3] = alpha8
     if not decontaminate:
         out[..., :3] = image[..., :3]
         return out
@@ -480,12 +479,12 @@ def _foreground_into(out: ImageArray, image: ImageArray, radius_frac: float = 0.
     alpha: the coarse means on a reduced grid of the whole edge box, the fine pass per
     strip."""
     alpha8 = out[..., 3]
-    opaque = alpha8 == 255
-    out[..., :3][opaque] = image[..., :3][opaque]
+    # In place and with one-byte masks: no full-size copy of the photo is made.
+    np.copyto(out[..., :3], image[..., :3], where=(alpha8 == 255)[..., None])
     height, width = alpha8.shape
     coarse = max(3, round(radius_frac * max(height, width)))
     fine = max(1, round(coarse / 15))
-    box = bounding_box((alpha8 > 0) & ~opaque, 2 * coarse)
+    box = bounding_box(cv2.inRange(alpha8, 1, 254) > 0, 2 * coarse)
     if box is None:
         return
     rgb8, a8 = image[box][..., :3], alpha8[box]
