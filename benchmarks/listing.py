@@ -291,23 +291,18 @@ def run_batch(
 
 def rembg_peer() -> Callable[[Path], float] | None:
     """Seconds of one rembg 2.0.86 ``u2net`` cutout (same u2net.onnx) of a photo."""
-    try:
-        import rembg
-    except ImportError:
-        print("rembg not installed (pip install 'packshot[bench]'): skipping it")
-        return None
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from cutout import rembg_runner  # benchmarks/cutout.py: the one way rembg is run
     from packshot.imageio import load_image
-    from packshot.models.registry import model_path
 
-    home = Path(tempfile.mkdtemp(prefix="packshot-u2net-home-"))
-    (home / "u2net.onnx").symlink_to(model_path("u2net"))
-    os.environ["U2NET_HOME"] = str(home)
-    session = rembg.new_session("u2net")
+    run_rembg = rembg_runner()
+    if run_rembg is None:
+        return None
 
     def run(path: Path) -> float:
         rgb = load_image(path, keep_alpha=False).pixels
         t0 = time.perf_counter()
-        rembg.remove(rgb, session=session)
+        run_rembg(rgb)
         return time.perf_counter() - t0
 
     return run
