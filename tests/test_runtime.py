@@ -196,13 +196,13 @@ def test_fallbacks_are_explicit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # OpenVINO missing: ONNX Runtime in fp32, said once in the log and by engine_of.
+    caplog.set_level("INFO", logger="packshot.models.runtime")
     monkeypatch.setattr(runtime, "openvino_available", lambda: False)
     _register(tmp_path, monkeypatch, 'engine = "openvino"\nprecision = "bf16"')
     session = models.session("plus2")
     assert not isinstance(session, runtime.OpenVinoSession)
     engine = runtime.engine_of("plus2")
     assert engine.label == "onnxruntime:f32" and "not installed" in (engine.fallback or "")
-    caplog.set_level("INFO")
     assert "runs on onnxruntime:f32: OpenVINO is not installed" in caplog.text
     np.testing.assert_allclose(_run(session), [[3.0, 4.0, 5.0]])
     # ONNX Runtime has no bf16 on CPU.
