@@ -344,6 +344,25 @@ def channels(
     return {"counts": counts, "delivered_share": share, "rows": rows}
 
 
+def rembg_peer() -> Callable[[Path], float] | None:
+    """Seconds of one rembg 2.0.86 ``u2net`` cutout (same u2net.onnx) of a photo."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from cutout import rembg_runner  # benchmarks/cutout.py: the one way rembg is run
+    from packshot.imageio import load_image
+
+    run_rembg = rembg_runner()
+    if run_rembg is None:
+        return None
+
+    def run(path: Path) -> float:
+        rgb = load_image(path, keep_alpha=False).pixels
+        t0 = time.perf_counter()
+        run_rembg(rgb)
+        return time.perf_counter() - t0
+
+    return run
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     default_data = Path(os.environ.get("PACKSHOT_EVAL_DIR", DEFAULT_DATA))
@@ -361,6 +380,9 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write all figures as JSON")
     parser.add_argument("--channels", action="store_true", help="the four-channel smart resize")
     parser.add_argument("--sheet", type=Path, help="--channels: save a contact sheet here")
+    parser.add_argument(
+        "--rembg", action="store_true", help="time one rembg cutout per source beside it"
+    )
     args = parser.parse_args()
 
     pinned = pin_cores(args.cores)  # before any session or thread pool exists
@@ -433,11 +455,16 @@ def main() -> int:
             f"startup (sessions + FSRCNN nets) {startup:.2f} s; warm-up source {warm:.2f} s; "
             f"peak RSS after warm-up {baseline:.0f} MB"
         )
+        peer = rembg_peer() if args.rembg else None
         items = []
         for path in paths:
             has_window = reset_peak()
             item = fan_out(path, presets, model, out)
             item["peak_rss_mb"] = window_peak_mb() if has_window else None
+            if peer is not None:
+                # Right after the fan-out of the same photo: the load falls on both alike.
+                item["rembg_s"] = peer(path)
+                item["x_rembg"] = item["total_s"] / item["rembg_s"]
             items.append(item)
             if args.per_image:
                 t = item["targets"]
@@ -476,6 +503,14 @@ def main() -> int:
             "(well below the cores: single-threaded stages, or other processes' load); "
             f"system time {sys_share:.0%} of CPU (page faults on freshly mapped buffers)"
         )
+        if peer is not None:
+            ratio = statistics.median(i["x_rembg"] for i in items)
+            print(
+                f"fan-out / one rembg 2.0.86 u2net cutout of the same photo, median of "
+                f"{len(items)} sources: {ratio:.2f}x (rembg median "
+                f"{statistics.median(i['rembg_s'] for i in items):.2f} s)"
+            )
+            report["fan_out_x_rembg"] = ratio
         verdict = "meets" if median_total < TARGET_S else "misses"
         print(
             f"\nend-to-end median {median_total:.2f} s per source for the "

@@ -151,6 +151,7 @@ def isolated_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
             monkeypatch.delenv(key)
     monkeypatch.delenv(registry.CATALOG_ENV, raising=False)
     monkeypatch.delenv(runtime.THREADS_ENV, raising=False)
+    monkeypatch.delenv(runtime.ENGINE_ENV, raising=False)
     monkeypatch.setenv(registry.MODELS_DIR_ENV, str(tmp_path / "cache"))
     registry._load_catalog.cache_clear()
     runtime.clear_sessions()

@@ -265,3 +265,24 @@ def test_an_unexpected_exception_outside_a_batch_is_one_line(
     assert err.count("\n") == 1, err
     assert "packshot listing: internal error (RuntimeError: a bug)" in err and str(log) in err
     assert "RuntimeError: a bug" in log.read_text()
+
+
+def test_engine_option_reaches_the_sessions_and_a_bad_one_is_refused(
+    tmp_path: Path, photo: ProductPhoto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from packshot.models import runtime
+
+    monkeypatch.delenv(runtime.ENGINE_ENV, raising=False)
+    bad = invoke("--engine", "tensorrt", "cutout", str(tmp_path), "--out", str(tmp_path / "o"))
+    assert bad.exit_code != 0
+    assert "not an engine choice" in flat(bad.output)
+    assert_no_traceback(bad)
+    src = photo.save_jpeg(tmp_path / "a.jpg")
+    ok = invoke("--engine", "onnxruntime", "cutout", str(src), "--out", str(tmp_path / "o"))
+    assert ok.exit_code == 0, ok.output
+    # Set for this process and the batch workers it spawns.
+    assert os.environ[runtime.ENGINE_ENV] == "onnxruntime"
+    assert runtime.engine_of("u2net").label == "onnxruntime:f32"
+    monkeypatch.delenv(runtime.ENGINE_ENV)

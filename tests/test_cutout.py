@@ -379,3 +379,26 @@ def test_a_small_object_is_cut_out_from_a_zoomed_crop(product_photo: ProductPhot
     score = score_matte(refine_alpha(rgb, prob, RefineParams()), truth.astype(np.float32))
     assert score.iou >= 0.97
     assert score.boundary_iou >= 0.9
+
+
+def test_a_photo_over_the_working_grid_is_segmented_on_it_and_refined_at_full_size(
+    small_photo: ProductPhoto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from packshot.ops import matte
+
+    rgb = small_photo.rgb
+    height, width = rgb.shape[:2]
+    monkeypatch.setattr(matte, "WORK_PIXELS", height * width // 4)
+    monkeypatch.setattr(matte, "STRIP_PIXELS", height * width // 8)
+    cut = cutout(rgb)
+    assert cut.probability is not None
+    assert cut.probability.shape == matte.working_shape(height, width)
+    assert cut.probability.size <= height * width // 4
+    assert cut.rgba.shape == (height, width, 4)
+    score = score_matte(unit(cut.alpha), small_photo.mask.astype(np.float32))
+    assert score.iou > 0.95
+    # The map is reused as given: re-refining with other settings runs no model.
+    again = cutout(rgb, probability=cut.probability, params=RefineParams(edge_gain=1.0))
+    assert again.timings["model_s"] < 0.05 and again.rgba.shape == cut.rgba.shape
+    with pytest.raises(InputError, match="does not match the image"):
+        cutout(rgb, probability=cut.probability[:-1])

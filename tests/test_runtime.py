@@ -1,4 +1,4 @@
-"""ONNX Runtime session cache, on tiny graphs built with onnx.helper."""
+"""Inference sessions (ONNX Runtime and OpenVINO), on tiny graphs built with onnx.helper."""
 
 from __future__ import annotations
 
@@ -108,9 +108,9 @@ def test_concurrent_first_use_creates_one_session(
     real = runtime._create
     gate = threading.Barrier(8)
 
-    def counting(p: Path, what: str) -> Any:
+    def counting(p: Path, what: str, engine: runtime.Engine) -> Any:
         created.append(p)
-        return real(p, what)
+        return real(p, what, engine)
 
     monkeypatch.setattr(runtime, "_create", counting)
     results: list[Any] = []
@@ -126,3 +126,97 @@ def test_concurrent_first_use_creates_one_session(
         t.join()
     assert len(created) == 1
     assert len(results) == 8 and all(r is results[0] for r in results)
+
+
+def _register(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str = "") -> None:
+    """``plus2`` (y = x + 2) in a user catalog, with ``extra`` catalog lines."""
+    data = _tiny_onnx(tmp_path / "plus2.onnx", 2.0).read_bytes()
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(
+        f"""
+[models.plus2]
+task = "test"
+licence = "MIT"
+sha256 = "{hashlib.sha256(data).hexdigest()}"
+size = {len(data)}
+{extra}
+sources = [{{ kind = "path", path = "plus2.onnx" }}]
+"""
+    )
+    monkeypatch.setenv(registry.CATALOG_ENV, str(catalog))
+
+
+def test_registry_chooses_openvino_and_it_runs_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _register(tmp_path, monkeypatch, 'engine = "openvino"\nprecision = "f32"')
+    session = models.session("plus2")
+    assert isinstance(session, runtime.OpenVinoSession)
+    assert runtime.engine_of("plus2") == runtime.Engine("openvino", "f32")
+    assert [(p.name, p.shape) for p in session.get_inputs()] == [("x", (1, 3))]
+    assert [p.name for p in session.get_outputs()] == ["y"]
+    np.testing.assert_allclose(_run(session), [[3.0, 4.0, 5.0]])
+    x = {"x": np.array([[0.0, 0.0, 1.0]], dtype=np.float32)}
+    np.testing.assert_allclose(session.run(["y"], x)[0], [[2.0, 2.0, 3.0]])
+    with pytest.raises(ModelError, match="no output named 'z'"):
+        session.run(["z"], x)
+    # The user's choice wins over the registry's, and is a separate cached session.
+    monkeypatch.setenv(runtime.ENGINE_ENV, "onnxruntime")
+    other = models.session("plus2")
+    assert other is not session and not isinstance(other, runtime.OpenVinoSession)
+    assert runtime.engine_of("plus2").label == "onnxruntime:f32"
+    np.testing.assert_allclose(_run(other), [[3.0, 4.0, 5.0]])
+
+
+def test_engine_choices_parse_per_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert runtime.parse_engines("u2net=openvino:f32, onnxruntime") == {
+        "u2net": ("openvino", "f32"),
+        None: ("onnxruntime", None),
+    }
+    monkeypatch.setenv(runtime.ENGINE_ENV, "u2netp=onnxruntime")
+    assert runtime.requested_engine("u2netp") == ("onnxruntime", "f32")
+    # Not named: the registry's own choice (u2net: OpenVINO in bf16).
+    assert runtime.requested_engine("u2net") == ("openvino", "bf16")
+    monkeypatch.setenv(runtime.ENGINE_ENV, "openvino")
+    assert runtime.requested_engine("u2net") == ("openvino", "bf16")
+    assert runtime.requested_engine("yolox-nano") == ("openvino", "f32")
+    for bad in ("tensorrt", "openvino:int4", "u2net=onnxruntime:fp8"):
+        monkeypatch.setenv(runtime.ENGINE_ENV, bad)
+        with pytest.raises(InputError, match="not an engine choice"):
+            runtime.requested_engine("u2net")
+
+
+def test_catalog_rejects_unknown_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _register(tmp_path, monkeypatch, 'engine = "tensorrt"')
+    with pytest.raises(ModelError, match="'engine' must be one of onnxruntime, openvino"):
+        models.session("plus2")
+
+
+def test_fallbacks_are_explicit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # OpenVINO missing: ONNX Runtime in fp32, said once in the log and by engine_of.
+    caplog.set_level("INFO", logger="packshot.models.runtime")
+    monkeypatch.setattr(runtime, "openvino_available", lambda: False)
+    _register(tmp_path, monkeypatch, 'engine = "openvino"\nprecision = "bf16"')
+    session = models.session("plus2")
+    assert not isinstance(session, runtime.OpenVinoSession)
+    engine = runtime.engine_of("plus2")
+    assert engine.label == "onnxruntime:f32" and "not installed" in (engine.fallback or "")
+    assert "runs on onnxruntime:f32: OpenVINO is not installed" in caplog.text
+    np.testing.assert_allclose(_run(session), [[3.0, 4.0, 5.0]])
+    # ONNX Runtime has no bf16 on CPU.
+    assert runtime.resolve_engine("onnxruntime", "bf16").label == "onnxruntime:f32"
+
+
+def test_bf16_only_where_the_cpu_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import openvino as ov
+
+    capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    engine = runtime.resolve_engine("openvino", "bf16")
+    if "BF16" in capabilities:
+        assert engine == runtime.Engine("openvino", "bf16")
+    else:
+        assert engine.label == "openvino:f32" and "no native bf16" in (engine.fallback or "")
+    monkeypatch.setattr(runtime, "_cpu_has_bf16", lambda: False)
+    assert runtime.resolve_engine("openvino", "bf16").label == "openvino:f32"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from packshot import __version__
 from packshot.errors import PackshotError, internal_error
 from packshot.isolate_cli import isolate_command
 from packshot.memory import tune_allocator
+from packshot.models.runtime import ENGINE_ENV, parse_engines
 from packshot.models.salient import DEFAULT_ENSEMBLE, ENSEMBLES
 from packshot.models_cli import models_app
 from packshot.pipeline.backends import BACKEND_ENV, RAY_ADDRESS_ENV, Backend, get_backend
@@ -106,9 +108,25 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
     ] = False,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            envvar=ENGINE_ENV,
+            help="Inference engine over the registry's choice: onnxruntime, openvino, "
+            "openvino:f32, openvino:bf16, or per model (u2net=openvino:f32,u2netp=onnxruntime).",
+        ),
+    ] = None,
 ) -> None:
     """packshot: offline product-image pipeline."""
     tune_allocator()
+    if engine:
+        try:
+            parse_engines(engine)
+        except PackshotError as exc:
+            raise _fail(exc) from None
+        # Through the environment, so that batch worker processes run on it too.
+        os.environ[ENGINE_ENV] = engine
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

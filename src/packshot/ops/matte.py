@@ -217,12 +217,26 @@ def refine_alpha(image: ImageArray, prob: FloatArray, params: RefineParams) -> F
     box = bounding_box(mask, half_width + 2 * radius + 2)
     if box is None:
         return alpha
-    mask_c = mask[box]
-    prob_c = prob[box]
+    alpha[box] = _refine_crop(image[box], prob[box], mask[box], radius, half_width, params)
+    return alpha
+
+
+def _refine_crop(
+    image: ImageArray,
+    prob_c: FloatArray,
+    mask_c: BoolArray,
+    radius: int,
+    half_width: int,
+    params: RefineParams,
+) -> FloatArray:
+    """:func:`refine_alpha`'s work on one crop whose filter windows stay inside it."""
+    if mask_c.all() or not mask_c.any():
+        # No edge in the crop: the band cannot reach it (callers pad crops by the band).
+        return mask_c.astype(np.float32)
     # Keep the model's soft edge but make it agree with the cleaned decision on every pixel.
     prior = np.where(mask_c, np.maximum(prob_c, 0.5), np.minimum(prob_c, 0.499))
     prior = prior.astype(np.float32)
-    guide = image[box][..., :3].astype(np.float32) / 255.0
+    guide = image[..., :3].astype(np.float32) / 255.0
     correction = guided_filter(guide, prior, radius, params.eps) - box_smooth(prior, radius)
     # Trust the correction where the model was unsure (prior near 0.5), not where it was
     # sure: a label's edge just inside a bottle must not carve a line into its alpha.
@@ -234,8 +248,7 @@ def refine_alpha(image: ImageArray, prob: FloatArray, params: RefineParams) -> F
     inside, outside = edge_band(mask_c, half_width)
     alpha_c[inside] = 1.0
     alpha_c[outside] = 0.0
-    alpha[box] = close_pinholes(alpha_c, mask_c, params.pinhole_frac)
-    return alpha
+    return close_pinholes(alpha_c, mask_c, params.pinhole_frac)
 
 
 def close_pinholes(alpha: FloatArray, mask: BoolArray, max_frac: float) -> FloatArray:
@@ -358,3 +371,147 @@ def composite_on_color(rgba: ImageArray, color: tuple[int, int, int]) -> ImageAr
     bg = np.asarray(color, dtype=np.float32)
     mixed: FloatArray = fg * a + bg * (1.0 - a)
     return np.rint(mixed).astype(np.uint8)
+
+
+# Full-resolution work is done in horizontal strips of at most this many pixels (margins
+# included), so the float temporaries of refinement and colour estimation (~100 bytes a
+# pixel) are bounded by a strip, not by the photo: a 100 MP photo needed 10.6 GB before.
+STRIP_PIXELS = 2_000_000
+# Decisions about what is object (hysteresis, specks, holes) are taken on the model's
+# upsampled probability at no more than this many pixels: it comes from a 320 px network,
+# so a finer grid adds no information, only memory (labels are 4 bytes a pixel).
+WORK_PIXELS = 4_000_000
+
+
+def working_shape(height: int, width: int) -> tuple[int, int]:
+    """The (H, W) at which a photo's probability map is kept and its mask decided."""
+    if height * width <= WORK_PIXELS:
+        return height, width
+    scale = float(np.sqrt(WORK_PIXELS / (height * width)))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def upsample(prob: FloatArray, height: int, width: int) -> FloatArray:
+    """A working-grid map at ``height x width`` (bilinear)."""
+    return _upsample_rows(prob, (height, width), slice(0, height))
+
+
+def _upsample_rows(small: FloatArray, full_hw: tuple[int, int], rows: slice) -> FloatArray:
+    """Rows ``rows`` of ``cv2.resize(small, full size)`` (bilinear), made without the rest."""
+    height, width = full_hw
+    sh, sw = small.shape[:2]
+    if (sh, sw) == (height, width):
+        return np.asarray(small[rows], np.float32)
+    start = rows.start or 0
+    count = (rows.stop if rows.stop is not None else height) - start
+    fy, fx = sh / height, sw / width
+    # cv2.resize's own mapping (pixel centres), shifted to the first row wanted.
+    matrix = np.array(
+        [[fx, 0.0, 0.5 * fx - 0.5], [0.0, fy, (start + 0.5) * fy - 0.5]], dtype=np.float32
+    )
+    out = cv2.warpAffine(
+        np.ascontiguousarray(small, np.float32),
+        matrix,
+        (width, count),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return np.asarray(out, np.float32)
+
+
+def _strips(rows: slice, width: int, margin: int) -> list[tuple[slice, slice]]:
+    """(inner rows, rows with margin within ``rows``) covering ``rows``."""
+    start, stop = int(rows.start), int(rows.stop)
+    step = max(1, STRIP_PIXELS // max(1, width) - 2 * margin)
+    out = []
+    for a in range(start, stop, step):
+        b = min(stop, a + step)
+        out.append((slice(a, b), slice(max(start, a - margin), min(stop, b + margin))))
+    return out
+
+
+def refine_rgba(
+    image: ImageArray, prob: FloatArray, params: RefineParams, *, decontaminate: bool = True
+) -> ImageArray:
+    """Straight-alpha RGBA at ``image``'s resolution from a probability map at
+    :func:`working_shape` (or at the image's own size): :func:`refine_alpha` and
+    :func:`estimate_foreground` done strip by strip, so peak memory grows with the strip
+    and the edge band, not with the photo's pixels.
+
+    Strips without an edge are filled without filtering; a photo of at most
+    ``STRIP_PIXELS`` in its object's box is one strip and comes out as the whole-image
+    functions make it.
+    """
+    height, width = image.shape[:2]
+    mask_w = clean_mask(prob, params)
+    out = np.zeros((height, width, 4), np.uint8)
+    alpha8 = out[..., 3]
+    radius = max(2, round(params.radius_frac * max(height, width)))
+    half_width = max(1, round(params.band_frac * float(np.hypot(height, width))))
+    pad = half_width + 2 * radius + 2
+    box_w = bounding_box(mask_w, 0)
+    if box_w is not None:
+        sy, sx = height / mask_w.shape[0], width / mask_w.shape[1]
+        y0 = max(0, int(box_w[0].start * sy) - pad)
+        y1 = min(height, int(np.ceil(box_w[0].stop * sy)) + pad)
+        x0 = max(0, int(box_w[1].start * sx) - pad)
+        x1 = min(width, int(np.ceil(box_w[1].stop * sx)) + pad)
+        mask_f = mask_w.astype(np.float32)
+        for inner, outer in _strips(slice(y0, y1), x1 - x0, pad):
+            cols = slice(x0, x1)
+            prob_c = _upsample_rows(prob, (height, width), outer)[:, cols]
+            if mask_w.shape == (height, width):
+                mask_c = mask_w[outer, cols]
+            else:
+                mask_c = _upsample_rows(mask_f, (height, width), outer)[:, cols] >= 0.5
+            alpha_c = _refine_crop(image[outer, cols], prob_c, mask_c, radius, half_width, params)
+            keep = slice(inner.start - outer.start, inner.stop - outer.start)
+            alpha8[inner, cols] = np.rint(alpha_c[keep] * 255.0).astype(np.uint8)
+    if not decontaminate:
+        out[..., :3] = image[..., :3]
+        return out
+    _foreground_into(out, image)
+    return out
+
+
+def _foreground_into(out: ImageArray, image: ImageArray, radius_frac: float = 0.04) -> None:
+    """:func:`estimate_foreground` strip by strip, into ``out``'s colour channels from its
+    alpha: the coarse means on a reduced grid of the whole edge box, the fine pass per
+    strip."""
+    alpha8 = out[..., 3]
+    # In place and with one-byte masks: no full-size copy of the photo is made.
+    np.copyto(out[..., :3], image[..., :3], where=(alpha8 == 255)[..., None])
+    height, width = alpha8.shape
+    coarse = max(3, round(radius_frac * max(height, width)))
+    fine = max(1, round(coarse / 15))
+    box = bounding_box(cv2.inRange(alpha8, 1, 254) > 0, 2 * coarse)
+    if box is None:
+        return
+    rgb8, a8 = image[box][..., :3], alpha8[box]
+    h, w = a8.shape
+    step = max(1, coarse // 8)
+    small = (max(1, w // step), max(1, h // step))
+    rgb_s: FloatArray = np.asarray(
+        cv2.resize(rgb8, small, interpolation=cv2.INTER_AREA), np.float32
+    )
+    rgb_s /= np.float32(255.0)
+    a_s: FloatArray = np.asarray(cv2.resize(a8, small, interpolation=cv2.INTER_AREA), np.float32)
+    a_s /= np.float32(255.0)
+    mean_fg_s, mean_bg_s = _blur_fusion_means(rgb_s, rgb_s, a_s, max(1, coarse // step))
+    margin = 2 * fine + 2
+    for inner, outer in _strips(slice(0, h), w, margin):
+        a = a8[outer].astype(np.float32) / 255.0
+        partial = (a > 0.0) & (a < 1.0)
+        keep = slice(inner.start - outer.start, inner.stop - outer.start)
+        if not partial[keep].any():
+            continue
+        rgb = rgb8[outer].astype(np.float32) / 255.0
+        mean_fg = _upsample_rows(mean_fg_s, (h, w), outer)
+        mean_bg = _upsample_rows(mean_bg_s, (h, w), outer)
+        fg = _solve_foreground(rgb, a, mean_fg, mean_bg)
+        mean_fg, _ = _blur_fusion_means(fg, mean_bg, a, fine)
+        fg = _solve_foreground(rgb, a, mean_fg, mean_bg)
+        rows = slice(box[0].start + inner.start, box[0].start + inner.stop)
+        region = out[rows, box[1], :3]
+        sel = partial[keep]
+        region[sel] = np.rint(fg[keep][sel] * 255.0).astype(np.uint8)

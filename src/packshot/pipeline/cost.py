@@ -15,13 +15,9 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from packshot.cost import DEFAULT_CORE_HOUR_PRICE, PRICE_ENV
 from packshot.errors import InputError
 from packshot.pipeline.manifest import TargetRecord
-
-PRICE_ENV = "PACKSHOT_CORE_HOUR_PRICE"
-DEFAULT_CORE_HOUR_PRICE = 0.05
-"""USD per core-hour: about what an on-demand cloud vCPU costs (2026), power and the
-machine included; set ``PACKSHOT_CORE_HOUR_PRICE`` to your own figure."""
 
 
 @dataclass(frozen=True)

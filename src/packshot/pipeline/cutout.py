@@ -28,10 +28,12 @@ from packshot.models.salient import (
 from packshot.ops.matte import (
     RefineParams,
     composite_on_color,
-    estimate_foreground,
-    refine_alpha,
+    refine_rgba,
     to_rgba,
+    upsample,
+    working_shape,
 )
+from packshot.ops.resample import resize_to
 
 ImageArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
@@ -45,7 +47,8 @@ class Cutout:
     model: str
     timings: dict[str, float] = field(default_factory=dict)
     probability: FloatArray | None = field(default=None, compare=False, repr=False)
-    """The model's output at the source's size, kept so that other refinement settings can
+    """The model's output at the source's :func:`~packshot.ops.matte.working_shape` (its
+    own size up to 4 MP), kept so that other refinement settings can
     be tried without running the model again (``cutout(..., probability=...)``)."""
 
     @property
@@ -101,26 +104,29 @@ def cutout(
     ensemble = resolve_ensemble(model)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    if probability is not None and probability.shape != rgb.shape[:2]:
+    height, width = rgb.shape[:2]
+    work = working_shape(height, width)
+    if probability is not None and probability.shape not in (work, (height, width)):
         raise InputError(
             f"probability map {probability.shape} does not match the image {rgb.shape[:2]}"
         )
-    prob = predict_probability(rgb, ensemble) if probability is None else probability
+    if probability is None:
+        # The networks see 320 px: a photo larger than the working grid is reduced first,
+        # so no full-resolution float map is ever made.
+        small = rgb if work == (height, width) else resize_to(rgb, work[1], work[0])
+        prob = predict_probability(small, ensemble)
+    else:
+        prob = probability
     t1 = time.perf_counter()
     timings["model_s"] = t1 - t0
     if refine:
-        p = params or RefineParams()
-        alpha = refine_alpha(rgb, prob, p)
-        foreground = estimate_foreground(rgb, alpha) if decontaminate else rgb
+        rgba = refine_rgba(rgb, prob, params or RefineParams(), decontaminate=decontaminate)
     else:
-        alpha = prob
-        foreground = rgb
+        rgba = to_rgba(rgb, upsample(prob, height, width))
     if existing is not None:
-        alpha = np.minimum(alpha, existing.astype(np.float32) / 255.0)
+        np.minimum(rgba[..., 3], existing, out=rgba[..., 3])
     timings["refine_s"] = time.perf_counter() - t1
-    return Cutout(
-        rgba=to_rgba(foreground, alpha), model=ensemble.name, timings=timings, probability=prob
-    )
+    return Cutout(rgba=rgba, model=ensemble.name, timings=timings, probability=prob)
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,8 @@ class ItemResult:
     output: str | None
     error: str | None
     seconds: float
+    cpu_s: float = 0.0
+    """CPU seconds of this process (all threads) spent on the item."""
 
     @property
     def ok(self) -> bool:
@@ -209,7 +217,7 @@ def cutout_files(
     prepare_models(model)
     results: list[ItemResult] = []
     for src, name in zip(sources, output_names(sources, ".png"), strict=True):
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         target = out / name
         try:
             if target.exists() and target.resolve() == src.resolve():
@@ -219,7 +227,13 @@ def cutout_files(
             loaded = load_image(src)
             cut = cutout(loaded.pixels, model=model, refine=refine)
             save_image(cut.alpha if mask_only else cut.rgba, target)
-            result = ItemResult(str(src), str(target), None, time.perf_counter() - t0)
+            result = ItemResult(
+                str(src),
+                str(target),
+                None,
+                time.perf_counter() - t0,
+                time.process_time() - cpu0,
+            )
         except PackshotError as exc:
             result = ItemResult(str(src), None, str(exc), time.perf_counter() - t0)
         except Exception as exc:  # one image must never take the batch down

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from packshot.cost import output_cost
 from packshot.errors import PackshotError, internal_error
 from packshot.imageio import encode_within, load_image, write_bytes
 from packshot.memory import tune_allocator
@@ -439,7 +440,7 @@ def process_source(
 
     Never raises for a bad image or a failing target: the failure is the record.
     """
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     steps = source_steps(source, steps)
     try:
         loaded = load_source(source)
@@ -458,6 +459,9 @@ def process_source(
     # The report's thumbnails are made here, where the pixels already are: a report of
     # 10,000 outputs then decodes none of them.
     try_thumbnail(loaded.pixels, thumbnail_path(out_dir, source.sku, "source"))
+    # The source's cutout (and steps) serve every target: each carries an equal share.
+    shared_cpu = (time.process_time() - cpu0) / max(1, len(presets))
+    isolated = ["isolation"] if any(step.name == "isolate" for step in steps) else []
     if step_infos:
         shared["steps"] = step_infos
     shared.update(_row_fields(source))
@@ -466,7 +470,7 @@ def process_source(
     evidence: Evidence | None = None  # the completeness evidence, gathered once per source
     swatch = colorway_swatch(step_infos)
     for preset in presets:
-        t1 = time.perf_counter()
+        t1, cpu1 = time.perf_counter(), time.process_time()
         try:
             if evidence is None and needs_evidence(preset):
                 evidence = gather_evidence(pixels[..., :3])
@@ -506,6 +510,15 @@ def process_source(
             "gate": gate.as_dict(),
             **({"candidates": best.ranking} if best.ranking else {}),
             **({"sidecar": str(sidecar)} if sidecar is not None else {}),
+            # A kept background is reframed by extension (the hosted "smart resize"); any
+            # other background is the hosted background removal.
+            "compute": output_cost(
+                shared_cpu + time.process_time() - cpu1,
+                [
+                    *isolated,
+                    "smart-resize" if preset.background == "keep" else "background-removal",
+                ],
+            ),
         }
         held = not gate.delivered
         records.append(

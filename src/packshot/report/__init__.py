@@ -30,6 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from packshot.cost import batch_cost, output_cost
 from packshot.errors import PackshotError
 from packshot.imageio import load_image
 from packshot.pipeline import storage
@@ -844,6 +845,8 @@ def write_listing_report(
             "price_per_core_hour": price,
             "cost": round(compute.cost(price), 8),
         },
+        # Beside the hosted APIs' price of the same operations (packshot.cost).
+        "cost": batch_cost(r.info.get("compute", {}) for r in records),
     }
     targets = (
         {
@@ -890,8 +893,15 @@ def write_cutout_report(
         "written": sum(r.ok for r in results),
         "failed": sum(not r.ok for r in results),
     }
+    head["cost"] = batch_cost(output_cost(r.cpu_s, ["background-removal"]) for r in results if r.ok)
     items = (
-        {"source": r.source, "output": r.output, "error": r.error, "seconds": round(r.seconds, 3)}
+        {
+            "source": r.source,
+            "output": r.output,
+            "error": r.error,
+            "seconds": round(r.seconds, 3),
+            **({"compute": output_cost(r.cpu_s, ["background-removal"])} if r.ok else {}),
+        }
         for r in results
     )
     _write_json(out_dir / "report.json", head, "items", items)

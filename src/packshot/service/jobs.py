@@ -25,10 +25,12 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from packshot.cost import batch_cost, output_cost
 from packshot.errors import InputError, PackshotError
 from packshot.pipeline.backends import Backend as PipelineBackend
 from packshot.pipeline.backends import get_backend
 from packshot.service import claims
+from packshot.service.admission import PixelBudget, header_pixels
 from packshot.service.errors import SolutionNotAvailableError, public_message
 from packshot.service.inputs import ImageRef, fetch_image
 from packshot.service.settings import Settings
@@ -133,10 +135,32 @@ def make_backend(settings: Settings) -> Backend:
     return LocalBackend(settings.workers, settings.drain_s)
 
 
+# The hosted operations each solution stands for (solutions without a hosted peer: none).
+HOSTED_OPERATIONS: dict[str, tuple[str, ...]] = {
+    "background-removal": ("background-removal",),
+    "product-isolation": ("isolation",),
+    "background-color-fix": ("background-removal",),
+    "replace-background": ("background-removal",),
+    "smart-resize": ("smart-resize",),
+}
+
+
 def run_solution(request: RunRequest) -> RunResult:
+    """Run the request's solution; its ``info`` gains ``compute`` (this process's CPU time
+    and its cost beside the hosted price) and each output file its own share."""
     handler = get_solution(request.solution).handler
     assert handler is not None
-    return handler(request)
+    cpu0 = time.process_time()
+    result = handler(request)
+    cpu = time.process_time() - cpu0
+    costs = [out.info.get("compute") for out in result.files]
+    if costs and all(costs):
+        # Outputs that carry their own figures (listing targets) are summed.
+        result.info["compute"] = batch_cost(c for c in costs if c)
+    else:
+        operations = HOSTED_OPERATIONS.get(request.solution, ())
+        result.info["compute"] = output_cost(cpu, operations)
+    return result
 
 
 def run_solution_remote(request: RunRequest) -> RunResult | tuple[str, str, int]:
@@ -208,15 +232,10 @@ class Runner:
         self.sender = sender
         self.backend = make_backend(settings)
         self.compute = Compute(settings)
-        # Caps images in flight across request threads and workers: memory stays bounded
-        # however many clients connect.
-        self._slots = threading.BoundedSemaphore(settings.slots)
+        # Caps pixels in flight across request threads and workers: memory stays bounded
+        # however many clients connect and however large their images.
+        self.admission = PixelBudget(settings.pixels_in_flight, settings.slots)
         self.heartbeat = Heartbeat(settings.lease_s / 3, self.beat)
-
-    @property
-    def slot(self) -> threading.BoundedSemaphore:
-        """Hold while processing an image outside a job (the remove.bg endpoint)."""
-        return self._slots
 
     def start(self) -> int:
         """Start claiming jobs; returns how many interrupted jobs were found (SQLite)."""
@@ -330,7 +349,11 @@ class Runner:
                 solution_name, params = job.solution, json.loads(job.params)
             get_solution(solution_name)  # refused before any input is fetched
             images = self._inputs(job_id, params["images"])
-            with self._slots, tempfile.TemporaryDirectory(dir=self.settings.work_dir) as work:
+            pixels = sum(header_pixels(data) for data in images.values())
+            with (
+                self.admission.admit(pixels),
+                tempfile.TemporaryDirectory(dir=self.settings.work_dir) as work,
+            ):
                 result = self.compute.run(
                     RunRequest(
                         solution=solution_name,

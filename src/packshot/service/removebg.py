@@ -37,6 +37,7 @@ from packshot.ops.matte import bounding_box
 from packshot.ops.resample import resize_to
 from packshot.pipeline.cutout import cutout
 from packshot.presets.colors import parse_color
+from packshot.service.admission import header_pixels
 from packshot.service.context import Context
 from packshot.service.fields import parse_bool, parse_choice
 from packshot.service.http import authenticate, context
@@ -229,8 +230,8 @@ def remove_background(
 ) -> tuple[bytes, str, dict[str, int]]:
     """Run one remove.bg request: (encoded bytes, media type, output geometry)."""
     size, fmt, color = opts.size, opts.fmt, opts.color
-    image = load_image(data, label="image_file", max_pixels=ctx.settings.max_pixels)
-    with ctx.runner.slot:
+    with ctx.runner.admission.admit(header_pixels(data)):
+        image = load_image(data, label="image_file", max_pixels=ctx.settings.max_pixels)
         rgba = cutout(image.pixels, model=ctx.settings.model).rgba
     if opts.crop:
         rgba = _crop(rgba, opts.crop_margin)

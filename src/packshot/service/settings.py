@@ -109,6 +109,9 @@ class Settings:
     """Threads running asynchronous jobs and batch items."""
     inference_slots: int = 0
     """Images processed at once across sync requests and jobs; 0 means one per core."""
+    pixels_in_flight: int = 150_000_000
+    """Pixels of the images processed at once (what bounds memory: about 30 bytes a pixel
+    through a cutout); a larger image runs alone."""
     batch_backend: str = "local"
     """Where asynchronous jobs' images are processed: ``local`` (this process) or ``ray``
     (one Ray actor per job thread, on the cluster at ``ray_address``)."""
@@ -207,6 +210,7 @@ class Settings:
             allow_private_urls=_env_flag("PACKSHOT_ALLOW_PRIVATE_URLS"),
             link_ttl_s=_env_int("PACKSHOT_LINK_TTL", 3600),
             workers=_env_int("PACKSHOT_WORKERS", 1),
+            pixels_in_flight=_env_int("PACKSHOT_PIXELS_IN_FLIGHT", 150_000_000),
             batch_backend=os.environ.get("PACKSHOT_BATCH_BACKEND", "local").strip() or "local",
             ray_address=os.environ.get("PACKSHOT_RAY_ADDRESS", "").strip(),
             webhook_backoff_s=float(os.environ.get("PACKSHOT_WEBHOOK_BACKOFF", "1") or 1),
