@@ -41,7 +41,10 @@ def test_batch_report_links_held_outputs_to_the_review_page(
         page = c.get(f"/v1/batches/{batch_id}/report")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         text = page.text
-        review = c.get("/review").text
+        # The review page opens with a sign-in session, never with the API key itself.
+        login = httpx.post(f"{base}/review/login", data={"key": key}, headers={"Origin": base})
+        token = login.cookies["packshot_review"]
+        review = httpx.get(f"{base}/review", headers={"Cookie": f"packshot_review={token}"}).text
         held = re.findall(r"<div class='item' id='(rev_[0-9a-f]+)'", review)
         assert held, review
         for rid in held:

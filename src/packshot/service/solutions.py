@@ -217,6 +217,9 @@ def smart_resize(req: RunRequest) -> RunResult:
         allow_crop=parse_bool(req.fields.get("allow_crop"), "allow_crop", default=False),
         formats=(fmt,),
         format=fmt,
+        # The product on its own (blurred or studio) backdrop is a delivered resize, as on
+        # the display presets; the whole photo framed on a blur waits for review.
+        deliver_fallbacks=("cutout-on-blur", "studio-sweep"),
         origin="request",
     )
     image = req.load()
