@@ -42,10 +42,18 @@ def matte_step(pixels: np.ndarray, params: Mapping[str, Any]) -> StepResult:
     return StepResult(np.concatenate([pixels[..., :3], alpha], axis=2), {})
 
 
+def cut_step(pixels: np.ndarray, params: Mapping[str, Any]) -> StepResult:
+    """A step that cuts the product out as isolation does: transparent pixels are black."""
+    from packshot.pipeline.cutout import cutout
+
+    return StepResult(cutout(pixels, model=TEST_MODEL).rgba, {})
+
+
 @pytest.fixture(autouse=True)
 def _test_steps() -> Iterator[None]:
     saved = dict(steps_module._TABLE)
     register_step("mirror", f"{__name__}:mirror_step")
+    register_step("cut", f"{__name__}:cut_step")
     register_step("left-half", f"{__name__}:matte_step")
     yield
     steps_module._TABLE.clear()
@@ -169,3 +177,24 @@ def test_a_step_registered_at_run_time_reaches_spawned_workers(
     )
     assert [r.error for r in records] == [None, None]
     assert [r.info["steps"] for r in records] == [[{"step": "mirror", "axis": "x"}]] * 2
+
+
+@pytest.mark.usefixtures("real_models")
+def test_a_kept_background_after_a_cutout_step_is_the_photo_not_black(
+    tmp_path: Path, product_photo: ProductPhoto
+) -> None:
+    """A step that cuts the product out (isolation) leaves transparent pixels black; an
+    Etsy target keeps the photo's background, so it must show the photo there."""
+    src = product_photo.save_jpeg(tmp_path / "bottle.jpg")
+    [rec] = run_listing(
+        [src],
+        parse_preset_names("etsy"),
+        tmp_path / "out",
+        model=TEST_MODEL,
+        workers=1,
+        steps=[StepCall("cut")],
+    )
+    assert rec.output is not None, rec.error
+    out = load_image(rec.output).pixels
+    corners = [out[:40, :40], out[:40, -40:], out[-40:, :40], out[-40:, -40:]]
+    assert min(float(c.mean()) for c in corners) > 150  # the light studio wall, not black

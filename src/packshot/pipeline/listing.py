@@ -447,6 +447,7 @@ def process_source(
         pixels, step_infos = apply_steps(loaded.pixels, steps)
         if steps and meaningful_alpha(pixels) is not None:
             # A step (isolation, a new scene) made the matte: the targets use it as is.
+            pixels = with_photo_behind(pixels, loaded.pixels)
             cut = Cutout(rgba=pixels, model=f"step:{steps[-1].name}", timings={})
         else:
             cut = cutout(pixels, model=model)
@@ -595,6 +596,23 @@ def colorway_swatch(step_infos: Sequence[dict[str, Any]]) -> Swatch | None:
             r, g, b = (int(v) for v in info["target"])
             return (r, g, b), info.get("measure", "closest")
     return None
+
+
+def with_photo_behind(rgba: ImageArray, photo: ImageArray) -> ImageArray:
+    """A step's cutout with the photo's own pixels where it is fully transparent, when
+    the steps only cut the product out (its opaque pixels are the photo's): a cutout's
+    transparent pixels are black, and a target that keeps the background must still
+    see the photo there. A step that changed the pixels (a new scene) is left as is."""
+    if photo.shape[:2] != rgba.shape[:2]:
+        return rgba
+    rgb = photo[..., :3]
+    opaque = rgba[..., 3] == 255
+    if not np.array_equal(rgba[..., :3][opaque], rgb[opaque]):
+        return rgba
+    out = rgba.copy()
+    clear = out[..., 3] == 0
+    out[..., :3][clear] = rgb[clear]
+    return out
 
 
 def _failed(source: Source, preset: Preset, error: str) -> TargetRecord:
