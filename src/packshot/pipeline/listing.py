@@ -469,11 +469,14 @@ def process_source(
     records = []
     cuts = {model: cut}  # cutouts by ensemble, shared by the targets' candidates
     evidence: Evidence | None = None  # the completeness evidence, gathered once per source
+    stepped = cut.model.startswith("step:")
     swatch = colorway_swatch(step_infos)
     for preset in presets:
         t1, cpu1 = time.perf_counter(), time.process_time()
         try:
-            if evidence is None and needs_evidence(preset):
+            # The second opinion is the photo's salient object: for a product a step named
+            # (isolation in a scene) it is another object, not an opinion of this one.
+            if evidence is None and needs_evidence(preset) and not stepped:
                 evidence = gather_evidence(pixels[..., :3])
             best = best_output(
                 pixels,
