@@ -11,14 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from packshot.cost import DEFAULT_CORE_HOUR_PRICE, PRICE_ENV, core_hour_price
 from packshot.errors import InputError
 from packshot.imageio import save_image
-from packshot.pipeline.cost import (
-    DEFAULT_CORE_HOUR_PRICE,
-    PRICE_ENV,
-    batch_compute,
-    core_hour_price,
-)
+from packshot.pipeline.cost import batch_compute
 from packshot.pipeline.manifest import TargetRecord
 from packshot.pipeline.thumbs import thumbnail_path
 from packshot.presets import format_bytes
@@ -149,7 +145,7 @@ def test_price_per_core_hour_is_configurable(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv(PRICE_ENV, "cheap")
     with pytest.raises(InputError, match=PRICE_ENV):
         core_hour_price()
-    with pytest.raises(InputError, match="0 or more"):
+    with pytest.raises(InputError, match="non-negative number"):
         core_hour_price("-1")
 
 

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from packshot import __version__
+from packshot.cost import core_hour_price
 from packshot.errors import PackshotError, internal_error
 from packshot.isolate_cli import isolate_command
 from packshot.memory import tune_allocator
@@ -25,7 +26,6 @@ from packshot.models.runtime import ENGINE_ENV, parse_engines
 from packshot.models.salient import DEFAULT_ENSEMBLE, ENSEMBLES
 from packshot.models_cli import models_app
 from packshot.pipeline.backends import BACKEND_ENV, RAY_ADDRESS_ENV, Backend, get_backend
-from packshot.pipeline.cost import core_hour_price
 from packshot.pipeline.cutout import ItemResult, collect_sources, cutout_files
 from packshot.pipeline.listing import run_listing
 from packshot.pipeline.manifest import TargetRecord

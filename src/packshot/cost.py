@@ -11,6 +11,7 @@ split evenly between them.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -27,18 +28,24 @@ HOSTED_PRICES: Mapping[str, float] = {
 }
 
 
-def core_hour_price() -> float:
-    """``PACKSHOT_CORE_HOUR_PRICE`` (US dollars per core-hour), else the default."""
-    raw = os.environ.get(PRICE_ENV, "").strip()
-    if not raw:
+def core_hour_price(value: str | None = None) -> float:
+    """The price per core-hour in US dollars: ``value``, else ``$PACKSHOT_CORE_HOUR_PRICE``,
+    else the default; a bad figure is an :class:`InputError` naming where it came from."""
+    where = "price per core-hour"
+    if value is None:
+        value = os.environ.get(PRICE_ENV, "").strip() or None
+        where = PRICE_ENV
+    if value is None:
         return DEFAULT_CORE_HOUR_PRICE
     try:
-        value = float(raw)
+        price = float(value)
     except ValueError:
-        value = -1.0
-    if not value >= 0.0:
-        raise InputError(f"{PRICE_ENV} must be a non-negative number of dollars, not {raw!r}.")
-    return value
+        price = math.nan
+    if not math.isfinite(price) or price < 0:
+        raise InputError(
+            f"{where} must be a non-negative number of dollars (e.g. 0.05), not {value!r}."
+        )
+    return price
 
 
 def output_cost(cpu_s: float, operations: Sequence[str]) -> dict[str, Any]:

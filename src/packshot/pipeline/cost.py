@@ -11,12 +11,9 @@ gate's share of ``target_s``).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from packshot.cost import DEFAULT_CORE_HOUR_PRICE, PRICE_ENV
-from packshot.errors import InputError
 from packshot.pipeline.manifest import TargetRecord
 
 
@@ -62,21 +59,3 @@ def _seconds(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return 0.0
     return float(value) if math.isfinite(value) and value > 0 else 0.0
-
-
-def core_hour_price(value: str | None = None) -> float:
-    """The price per core-hour: ``value``, else ``$PACKSHOT_CORE_HOUR_PRICE``, else the
-    default; a bad figure is an :class:`InputError` naming where it came from."""
-    where = "price per core-hour"
-    if value is None:
-        value = os.environ.get(PRICE_ENV, "").strip() or None
-        where = PRICE_ENV
-    if value is None:
-        return DEFAULT_CORE_HOUR_PRICE
-    try:
-        price = float(value)
-    except ValueError:
-        raise InputError(f"{where}: {value!r} is not a number (e.g. 0.05)") from None
-    if not math.isfinite(price) or price < 0:
-        raise InputError(f"{where}: {value!r} must be a price of 0 or more (e.g. 0.05)")
-    return price

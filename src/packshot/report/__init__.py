@@ -30,11 +30,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from packshot.cost import batch_cost, output_cost
+from packshot.cost import batch_cost, core_hour_price, output_cost
 from packshot.errors import PackshotError
 from packshot.imageio import load_image
 from packshot.pipeline import storage
-from packshot.pipeline.cost import Compute, batch_compute, core_hour_price
+from packshot.pipeline.cost import Compute, batch_compute
 from packshot.pipeline.cutout import ItemResult
 from packshot.pipeline.manifest import TargetRecord
 from packshot.pipeline.thumbs import thumbnail_path, write_thumbnail
@@ -822,7 +822,7 @@ def write_listing_report(
     """``report.json`` and ``report.html`` for a listing batch; returns the HTML path.
 
     ``wall_s``: the run's wall time, when the caller measured it; ``price``: per
-    core-hour (default :func:`~packshot.pipeline.cost.core_hour_price`); ``review_links``:
+    core-hour (default :func:`~packshot.cost.core_hour_price`); ``review_links``:
     (sku, target) -> the review page entry of a held output, when a server holds it.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
