@@ -2,11 +2,16 @@
 
     python benchmarks/service_load.py [--requests 200] [--concurrency 8] [--rounds 2]
                                       [--model u2netp] [--side 320] [--slow-hook 1.0]
+                                      [--servers 1] [--database-url URL]
 
 Starts ``packshot serve`` in a subprocess on a free loopback port with a fresh data folder
-and key, then sends ``--requests`` requests per round from ``--concurrency`` threads: half
-synchronous ``background-removal`` uploads (answered with the PNG), half asynchronous
-(``async: true``, 202 + job id) whose jobs are then polled until they finish. A round
+and key (``--servers N``: N servers on one database and data folder, requests spread over
+them in turn as a load balancer would; ``--servers 1,2`` measures each count in turn; with
+more than one server and no ``--database-url``, a throw-away PostgreSQL cluster is started
+with ``tests/pgkit.py`` and every count in the run uses it), then sends ``--requests``
+requests per round from ``--concurrency`` threads: half synchronous
+``background-removal`` uploads (answered with the PNG), half asynchronous (``async: true``,
+202 + job id) whose jobs are then polled until they finish. A round
 passes when every request got its expected status and every queued job ended ``done`` (no
 error, no lost job). The server's resident set size (``VmRSS``) is printed after a warm-up
 and after each round: a leak shows as growth from one round to the next.
@@ -35,7 +40,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +118,10 @@ class Hooks:
             time.sleep(0.1)
 
 
-def create_key(data: Path, env: dict[str, str]) -> str:
-    """A new API key in the data folder ``data`` (``packshot keys create``)."""
-    made = _cli("keys", "create", "bench", "--data-dir", str(data), env=env)
+def create_key(data: Path, env: dict[str, str], *options: str) -> str:
+    """A new API key in the data folder ``data`` (``packshot keys create``); ``options``
+    such as ``--database-url URL``."""
+    made = _cli("keys", "create", "bench", "--data-dir", str(data), *options, env=env)
     return made.strip().splitlines()[-1]
 
 
@@ -130,7 +136,7 @@ def start_server(
         [*cli, "--port", str(port), "--data-dir", str(data), *options],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=(data / "server.log").open("wb"),
+        stderr=(data / f"server-{port}.log").open("wb"),
     )
     deadline = time.monotonic() + 180  # a loaded machine imports slowly
     while True:
@@ -140,7 +146,8 @@ def start_server(
         except httpx.TransportError:
             if time.monotonic() > deadline or server.poll() is not None:
                 server.kill()
-                raise RuntimeError(f"server did not start; see {data / 'server.log'}") from None
+                log = data / f"server-{port}.log"
+                raise RuntimeError(f"server did not start; see {log}") from None
             time.sleep(0.2)
 
 
@@ -162,12 +169,23 @@ def run(
     model: str = "u2netp",
     side: int = 320,
     slow_hook_s: float = 5.0,
+    servers: int = 1,
+    database_url: str = "",
 ) -> dict[str, Any]:
-    """Run the load test; returns the figures (also printed)."""
+    """Run the load test on ``servers`` servers sharing ``database_url`` (default: one
+    server on SQLite in the data folder); returns the figures (also printed)."""
     slow, prompt = Hooks(slow_hook_s), Hooks(0.0)
     with slow.serve() as slow_url, prompt.serve() as prompt_url:
         return _run(
-            requests, concurrency, rounds, model, side, (slow, slow_url), (prompt, prompt_url)
+            requests,
+            concurrency,
+            rounds,
+            model,
+            side,
+            (slow, slow_url),
+            (prompt, prompt_url),
+            servers,
+            database_url,
         )
 
 
@@ -179,6 +197,8 @@ def _run(
     side: int,
     slow: tuple[Hooks, str],
     prompt: tuple[Hooks, str],
+    servers: int,
+    database_url: str,
 ) -> dict[str, Any]:
     data = Path(tempfile.mkdtemp(prefix="packshot-load-"))
     env = {
@@ -187,15 +207,24 @@ def _run(
         # The webhook receivers are on loopback.
         "PACKSHOT_ALLOW_PRIVATE_URLS": "1",
     }
-    key = create_key(data, env)
-    server, base = start_server(data, env, "--model", model, "--workers", "2")
-    photo = photo_bytes(side)
-    headers = {"Authorization": f"Bearer {key}"}
-    figures: dict[str, Any] = {"requests": requests, "concurrency": concurrency, "rounds": []}
+    db = ["--database-url", database_url] if database_url else []
+    key = create_key(data, env, *db)
+    procs: list[subprocess.Popen[bytes]] = []
+    bases: list[str] = []
+    figures: dict[str, Any] = {
+        "requests": requests,
+        "concurrency": concurrency,
+        "servers": servers,
+        "rounds": [],
+    }
     try:
+        for _ in range(servers):
+            proc, base = start_server(data, env, "--model", model, "--workers", "2", *db)
+            procs.append(proc)
+            bases.append(base)
+        photo = photo_bytes(side)
         client = httpx.Client(
-            base_url=base,
-            headers=headers,
+            headers={"Authorization": f"Bearer {key}"},
             timeout=300,
             limits=httpx.Limits(max_connections=concurrency),
         )
@@ -203,9 +232,10 @@ def _run(
         def one(n: int) -> tuple[int, float, str | None, bool]:
             asynchronous = n % 2 == 1
             hook = slow[1] if n % 4 == 1 else prompt[1]
+            base = bases[(n // 2) % servers]  # round-robin over sync/async pairs
             t0 = time.perf_counter()
             r = client.post(
-                "/v1/run/background-removal",
+                f"{base}/v1/run/background-removal",
                 data={"async": "true", "callback_url": hook} if asynchronous else {},
                 files={"image_file": ("p.jpg", photo)},
             )
@@ -219,7 +249,7 @@ def _run(
 
         with ThreadPoolExecutor(concurrency) as pool:
             list(pool.map(one, range(concurrency)))  # warm-up: models loaded, pools filled
-        figures["rss_warm_mb"] = round(_rss_mb(server.pid), 1)
+        figures["rss_warm_mb"] = round(sum(_rss_mb(p.pid) for p in procs), 1)
         print(f"server RSS after warm-up: {figures['rss_warm_mb']:.1f} MB")
         for round_no in range(1, rounds + 1):
             t0 = time.perf_counter()
@@ -230,7 +260,7 @@ def _run(
             finished_at: dict[str, float] = {}
             for job in jobs:
                 while True:
-                    view = client.get(f"/v1/jobs/{job}").json()
+                    view = client.get(f"{bases[0]}/v1/jobs/{job}").json()
                     if view["state"] in ("done", "failed"):
                         break
                     time.sleep(0.1)
@@ -248,7 +278,7 @@ def _run(
             latencies = sorted(s for _, s, _, _ in results)
             errors = sum(not ok for *_, ok in results)
             lost = len(jobs) - states.get("done", 0)
-            rss = _rss_mb(server.pid)
+            rss = sum(_rss_mb(p.pid) for p in procs)
             stats = {
                 "round": round_no,
                 "errors": errors,
@@ -266,7 +296,8 @@ def _run(
             }
             figures["rounds"].append(stats)
             print(
-                f"round {round_no}: {requests} requests at concurrency {concurrency}: "
+                f"{servers} server(s), round {round_no}: {requests} requests at "
+                f"concurrency {concurrency}: "
                 f"{errors} errors, {len(jobs)} async jobs, {lost} lost; {wall:.1f} s "
                 f"({requests / wall:.2f} req/s), latency p50 {stats['p50_s']:.2f} s "
                 f"p95 {stats['p95_s']:.2f} s; server RSS {rss:.1f} MB; webhooks: "
@@ -275,8 +306,10 @@ def _run(
             )
         client.close()
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=60)
     rss = [figures["rss_warm_mb"]] + [r["rss_mb"] for r in figures["rounds"]]
     figures["rss_growth_last_round_mb"] = round(rss[-1] - rss[-2], 1)
     print(
@@ -296,14 +329,39 @@ def main() -> int:
     parser.add_argument(
         "--slow-hook", type=float, default=5.0, help="seconds the slow webhook receiver takes"
     )
+    parser.add_argument(
+        "--servers", default="1", help="server count, or counts to compare (e.g. 1,2)"
+    )
+    parser.add_argument("--database-url", default="", help="database URL the servers share")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    figures = run(
-        args.requests, args.concurrency, args.rounds, args.model, args.side, args.slow_hook
-    )
+    try:
+        counts = [int(n) for n in args.servers.split(",")]
+    except ValueError:
+        parser.error(f"--servers: {args.servers!r} is not a count or a list like 1,2")
+    if min(counts) < 1:
+        parser.error("--servers: every count must be at least 1")
+    runs = []
+    with ExitStack() as stack:
+        cluster = None
+        if not args.database_url and max(counts) > 1:
+            # SQLite serves one server per database: several need PostgreSQL.
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+            from pgkit import postgres_cluster
+
+            cluster = stack.enter_context(postgres_cluster())
+        for n, servers in enumerate(counts):
+            url = args.database_url or (cluster.create_database(f"load{n}") if cluster else "")
+            sizes = (args.requests, args.concurrency, args.rounds)
+            runs.append(run(*sizes, args.model, args.side, args.slow_hook, servers, url))
+    for figures in runs:
+        best = max(r["requests_per_s"] for r in figures["rounds"])
+        print(f"{figures['servers']} server(s): best round {best:.2f} req/s")
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
-    bad = any(r["errors"] or r["lost_jobs"] or r["webhooks_missing"] for r in figures["rounds"])
+        args.json.write_text(json.dumps(runs if len(runs) > 1 else runs[0], indent=2))
+    bad = any(
+        r["errors"] or r["lost_jobs"] or r["webhooks_missing"] for f in runs for r in f["rounds"]
+    )
     return 1 if bad else 0
 
 
