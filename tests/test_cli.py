@@ -248,7 +248,7 @@ def test_an_internal_error_is_one_line_and_its_traceback_goes_to_the_log(
 def test_an_unexpected_exception_outside_a_batch_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from packshot import cli
+    from packshot.cli import main as cli
 
     log = tmp_path / "packshot.log"
     monkeypatch.setenv("PACKSHOT_LOG_FILE", str(log))

@@ -18,12 +18,21 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from packshot import __version__
+from packshot.cli.isolate import isolate_command
+from packshot.cli.models import models_app
+from packshot.cli.presets import presets_app
+from packshot.cli.recolor import recolor_command
+from packshot.cli.repair import (
+    inpaint_reference_command,
+    remove_command,
+    replace_background_command,
+)
+from packshot.cli.sentinel import check
+from packshot.cli.service import keys_app, serve
 from packshot.errors import PackshotError, internal_error
-from packshot.isolate_cli import isolate_command
 from packshot.memory import tune_allocator
 from packshot.models.runtime import ENGINE_ENV, parse_engines
 from packshot.models.salient import DEFAULT_ENSEMBLE, ENSEMBLES
-from packshot.models_cli import models_app
 from packshot.pipeline.backends import BACKEND_ENV, RAY_ADDRESS_ENV, Backend, get_backend
 from packshot.pipeline.cost import core_hour_price
 from packshot.pipeline.cutout import ItemResult, collect_sources, cutout_files
@@ -33,17 +42,8 @@ from packshot.pipeline.recipe import load_recipe, run_recipe
 from packshot.pipeline.sources import Source, read_sources
 from packshot.pipeline.storage import state_dir
 from packshot.presets import parse_preset_names
-from packshot.presets_cli import presets_app
-from packshot.recolor_cli import recolor_command
-from packshot.repair_cli import (
-    inpaint_reference_command,
-    remove_command,
-    replace_background_command,
-)
 from packshot.report import write_cutout_report, write_listing_report
 from packshot.samples import fetch_samples
-from packshot.sentinel_cli import check
-from packshot.service_cli import keys_app, serve
 
 app = typer.Typer(
     name="packshot",
@@ -379,7 +379,3 @@ def run() -> None:
         message = f"error: {internal_error(where, exc)}"
         err.print(message, highlight=False, markup=False, soft_wrap=True)
         sys.exit(INTERNAL_EXIT_CODE)
-
-
-if __name__ == "__main__":
-    run()
