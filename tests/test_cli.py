@@ -72,7 +72,7 @@ def test_models_list_shows_u2net_and_its_licence(real_models: Path) -> None:
 def test_cutout_all_ok_exits_0(tmp_path: Path, photo: ProductPhoto) -> None:
     src = photo.save_jpeg(tmp_path / "bottle.jpg")
     out = tmp_path / "out"
-    result = invoke("cutout", str(src), "--out", str(out), "--model", TEST_MODEL)
+    result = invoke("background-removal", str(src), "--out", str(out), "--model", TEST_MODEL)
     assert result.exit_code == 0, result.output
     assert_no_traceback(result)
     assert "1 written, 0 failed" in flat(result.stdout)
@@ -91,7 +91,7 @@ def test_cutout_some_failed_exits_1_with_reasons(tmp_path: Path, photo: ProductP
     (folder / "empty.jpg").write_bytes(b"")
     out = tmp_path / "out"
 
-    result = invoke("cutout", str(folder), "--out", str(out), "-m", TEST_MODEL)
+    result = invoke("background-removal", str(folder), "--out", str(out), "-m", TEST_MODEL)
 
     assert result.exit_code == 1, result.output
     assert_no_traceback(result)
@@ -110,7 +110,9 @@ def test_failure_message_keeps_brackets_in_file_names(tmp_path: Path) -> None:
     (folder / "x]").mkdir(parents=True)
     bad = folder / "x]" / "shirt [blue].jpg"  # ".../in [/x]/shirt [blue].jpg"
     bad.write_bytes(b"")
-    result = invoke("cutout", str(folder), "--out", str(tmp_path / "out"), "-m", TEST_MODEL)
+    result = invoke(
+        "background-removal", str(folder), "--out", str(tmp_path / "out"), "-m", TEST_MODEL
+    )
     assert result.exit_code == 1, result.output
     assert_no_traceback(result)
     assert f"failed: {bad}: file is empty (0 bytes)" in lines(result.stderr)
@@ -118,7 +120,9 @@ def test_failure_message_keeps_brackets_in_file_names(tmp_path: Path) -> None:
 
 def test_missing_path_exits_2_with_a_clear_message(tmp_path: Path) -> None:
     gone = tmp_path / "nowhere.jpg"
-    result = invoke("cutout", str(gone), "--out", str(tmp_path / "out"), "-m", TEST_MODEL)
+    result = invoke(
+        "background-removal", str(gone), "--out", str(tmp_path / "out"), "-m", TEST_MODEL
+    )
     assert result.exit_code == 2, result.output
     assert_no_traceback(result)
     assert f"error: {gone}: no such file or directory" in lines(result.stderr)
@@ -127,7 +131,7 @@ def test_missing_path_exits_2_with_a_clear_message(tmp_path: Path) -> None:
 
 def test_unknown_model_exits_2(tmp_path: Path, photo: ProductPhoto) -> None:
     src = photo.save_jpeg(tmp_path / "bottle.jpg")
-    result = invoke("cutout", str(src), "--out", str(tmp_path / "out"), "-m", "u2netq")
+    result = invoke("background-removal", str(src), "--out", str(tmp_path / "out"), "-m", "u2netq")
     assert result.exit_code == 2, result.output
     assert_no_traceback(result)
     assert "Unknown model 'u2netq'" in flat(result.stderr)
@@ -139,7 +143,14 @@ def test_mask_only_writes_a_grey_png(tmp_path: Path, photo: ProductPhoto) -> Non
     src = photo.save_jpeg(tmp_path / "bottle.jpg")
     out = tmp_path / "masks"
     result = invoke(
-        "cutout", str(src), "--out", str(out), "-m", TEST_MODEL, "--mask-only", "--quiet"
+        "background-removal",
+        str(src),
+        "--out",
+        str(out),
+        "-m",
+        TEST_MODEL,
+        "--mask-only",
+        "--quiet",
     )
     assert result.exit_code == 0, result.output
     assert result.stdout == ""  # --quiet
@@ -154,7 +165,7 @@ def test_mask_only_writes_a_grey_png(tmp_path: Path, photo: ProductPhoto) -> Non
 def test_no_refine_runs_the_raw_model(tmp_path: Path, photo: ProductPhoto) -> None:
     src = photo.save_jpeg(tmp_path / "bottle.jpg")
     out = tmp_path / "raw"
-    result = invoke("cutout", str(src), "-o", str(out), "-m", TEST_MODEL, "--no-refine")
+    result = invoke("background-removal", str(src), "-o", str(out), "-m", TEST_MODEL, "--no-refine")
     assert result.exit_code == 0, result.output
     with Image.open(out / "bottle.png") as im:
         rgba = np.asarray(im)
@@ -210,7 +221,15 @@ def test_cli_rerun_does_not_pick_up_its_own_outputs(
     photos = tmp_path / "photos"
     photos.mkdir()
     (photos / "bottle.jpg").write_bytes(product_photo.jpeg_bytes())
-    args = ["cutout", str(photos), "--out", str(photos / "cut"), "--model", "u2netp", "-q"]
+    args = [
+        "background-removal",
+        str(photos),
+        "--out",
+        str(photos / "cut"),
+        "--model",
+        "u2netp",
+        "-q",
+    ]
     assert CliRunner().invoke(app, args).exit_code == 0
     assert CliRunner().invoke(app, args).exit_code == 0
     assert sorted(p.name for p in (photos / "cut").iterdir()) == ["bottle.png"]
@@ -275,12 +294,16 @@ def test_engine_option_reaches_the_sessions_and_a_bad_one_is_refused(
     from packshot.models import runtime
 
     monkeypatch.delenv(runtime.ENGINE_ENV, raising=False)
-    bad = invoke("--engine", "tensorrt", "cutout", str(tmp_path), "--out", str(tmp_path / "o"))
+    bad = invoke(
+        "--engine", "tensorrt", "background-removal", str(tmp_path), "--out", str(tmp_path / "o")
+    )
     assert bad.exit_code != 0
     assert "not an engine choice" in flat(bad.output)
     assert_no_traceback(bad)
     src = photo.save_jpeg(tmp_path / "a.jpg")
-    ok = invoke("--engine", "onnxruntime", "cutout", str(src), "--out", str(tmp_path / "o"))
+    ok = invoke(
+        "--engine", "onnxruntime", "background-removal", str(src), "--out", str(tmp_path / "o")
+    )
     assert ok.exit_code == 0, ok.output
     # Set for this process and the batch workers it spawns.
     assert os.environ[runtime.ENGINE_ENV] == "onnxruntime"

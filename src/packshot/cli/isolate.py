@@ -1,4 +1,4 @@
-"""``packshot isolate``: cut out the object a text, box or point prompt names."""
+"""``packshot product-isolation``: cut out the object a text, box or point prompt names."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -10,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,6 +27,7 @@ from packshot.cli.repair import (
     inpaint_reference_command,
     remove_command,
     replace_background_command,
+    tag_removal_command,
 )
 from packshot.cli.sentinel import check
 from packshot.cli.service import keys_app, serve
@@ -33,6 +35,15 @@ from packshot.errors import PackshotError, internal_error
 from packshot.memory import tune_allocator
 from packshot.models.runtime import ENGINE_ENV, parse_engines
 from packshot.models.salient import DEFAULT_ENSEMBLE, ENSEMBLES
+from packshot.operations import (
+    BACKGROUND_REMOVAL,
+    OBJECT_REMOVAL,
+    OPERATIONS,
+    PRODUCT_ISOLATION,
+    REFERENCE_INPAINT,
+    SENTINEL,
+    TAG_REMOVAL,
+)
 from packshot.pipeline.backends import BACKEND_ENV, RAY_ADDRESS_ENV, Backend, get_backend
 from packshot.pipeline.cost import core_hour_price
 from packshot.pipeline.cutout import ItemResult, collect_sources, cutout_files
@@ -52,19 +63,45 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(models_app, name="models")
-app.add_typer(presets_app, name="presets")
-app.command("remove")(remove_command)
-app.command("inpaint-reference")(inpaint_reference_command)
-app.command("replace-background")(replace_background_command)
-app.command()(check)
-app.command("isolate")(isolate_command)
-app.command("recolor")(recolor_command)
-app.add_typer(keys_app, name="keys")
-app.command()(serve)
-
 err = Console(stderr=True)
 out = Console()
+
+Command = Callable[..., None]
+
+
+def _renamed(old: str, new: str, command: Command) -> Command:
+    """``command`` under its former name: the same parameters, and a note on stderr (never
+    on stdout, which scripts read) saying what it is called now."""
+
+    @functools.wraps(command)
+    def former(*args: Any, **kwargs: Any) -> None:
+        err.print(
+            f"note: `packshot {old}` is now `packshot {new}`; the old name goes in a later "
+            "release.",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        command(*args, **kwargs)
+
+    return former
+
+
+def operation_command(name: str) -> Callable[[Command], Command]:
+    """Register ``command`` as ``packshot NAME``, NAME from :mod:`packshot.operations` (the
+    API's and recipes' name too), and under each former name, hidden from ``--help``."""
+    op = OPERATIONS[name]
+    if not op.cli:
+        raise ValueError(f"{name!r} is not a command in packshot.operations")
+
+    def register(command: Command) -> Command:
+        app.command(op.name)(command)
+        for alias in op.aliases:
+            app.command(alias, hidden=True)(_renamed(alias, op.name, command))
+        return command
+
+    return register
+
 
 # EX_SOFTWARE (sysexits.h): a bug of ours, not a bad input (1-3 are the PackshotErrors').
 INTERNAL_EXIT_CODE = 70
@@ -133,7 +170,6 @@ def main(
     )
 
 
-@app.command()
 def cutout(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders (walked).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
@@ -211,7 +247,6 @@ def _progress(total: int, label: str, *, enabled: bool) -> Iterator[Callable[[],
         yield lambda: progress.advance(task)
 
 
-@app.command()
 def listing(
     sources: Annotated[
         list[str],
@@ -247,7 +282,6 @@ def listing(
     _run_batch(batch, sources, out_dir, "listing", "packshot listing", where, quiet=quiet)
 
 
-@app.command("run")
 def run_command(
     recipe: Annotated[Path, typer.Argument(help="Recipe file (.yaml, .yml or .json).")],
     sources: Annotated[
@@ -350,7 +384,6 @@ def _run_batch(
         raise typer.Exit(1)
 
 
-@app.command()
 def samples(
     dest: Annotated[Path, typer.Argument(help="Folder to copy the sample photos into.")],
     name: Annotated[
@@ -364,6 +397,25 @@ def samples(
         raise _fail(exc) from None
     for path in paths:
         out.print(str(path), highlight=False, markup=False, soft_wrap=True)
+
+
+# In the order `packshot --help` lists them: the batch commands, the single-image ones,
+# then the tools around them.
+operation_command(BACKGROUND_REMOVAL)(cutout)
+operation_command("listing")(listing)
+app.command("run")(run_command)
+operation_command(PRODUCT_ISOLATION)(isolate_command)
+operation_command(OBJECT_REMOVAL)(remove_command)
+operation_command(TAG_REMOVAL)(tag_removal_command)
+operation_command(REFERENCE_INPAINT)(inpaint_reference_command)
+operation_command("replace-background")(replace_background_command)
+operation_command("recolor")(recolor_command)
+operation_command(SENTINEL)(check)
+app.command()(samples)
+app.add_typer(models_app, name="models")
+app.add_typer(presets_app, name="presets")
+app.command()(serve)
+app.add_typer(keys_app, name="keys")
 
 
 def run() -> None:

@@ -1,4 +1,4 @@
-"""``packshot remove``, ``packshot inpaint-reference``, ``packshot replace-background``.
+"""``packshot object-removal``, ``tag-removal``, ``reference-inpaint``, ``replace-background``.
 
 Each parses its arguments and calls the file form of :mod:`packshot.pipeline.repair`;
 a :class:`~packshot.errors.PackshotError` is printed as its message with its exit code.
@@ -23,7 +23,12 @@ from packshot.pipeline.repair import (
     replace_background_file,
 )
 
-__all__ = ["inpaint_reference_command", "remove_command", "replace_background_command"]
+__all__ = [
+    "inpaint_reference_command",
+    "remove_command",
+    "replace_background_command",
+    "tag_removal_command",
+]
 
 _err = Console(stderr=True)
 _out = Console()
@@ -68,6 +73,26 @@ def remove_command(
         if mask is None and box is None and not text:
             raise InputError("say what to remove: --mask MASK.png, --box x,y,w,h or --text")
         info = remove_file(image, out, mask=mask, box=box, text=text, model=model, seed=seed)
+    except PackshotError as exc:
+        raise _fail(exc) from None
+    _report(info, as_json)
+
+
+def tag_removal_command(
+    image: Annotated[Path, typer.Argument(help="The photo.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output image file.")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="auto, patchmatch, telea, or an inpainting model name / .onnx file."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="PatchMatch seed.")] = 0,
+    as_json: Annotated[bool, _JSON] = False,
+) -> None:
+    """Find and remove price tags, stickers, watermarks and text (object-removal --text)."""
+    try:
+        info = remove_file(image, out, text=True, model=model, seed=seed)
     except PackshotError as exc:
         raise _fail(exc) from None
     _report(info, as_json)

@@ -1,4 +1,4 @@
-"""``packshot check``: score image files against a marketplace's quality gate."""
+"""``packshot sentinel``: score image files against a marketplace's quality gate."""
 
 from __future__ import annotations
 

@@ -183,8 +183,8 @@ def collect_sources(inputs: Sequence[str | Path], out_dir: str | Path) -> list[P
     """The image files a batch over ``inputs`` will process, in order.
 
     Folders are walked; files found in the output folder are left out, so that
-    ``packshot cutout photos/ --out photos/cut`` never cuts out its own earlier outputs on a
-    re-run. A file named explicitly is always kept.
+    ``packshot background-removal photos/ --out photos/cut`` never cuts out its own earlier
+    outputs on a re-run. A file named explicitly is always kept.
     """
     sources = iter_image_files(inputs)
     explicit = {Path(p).resolve() for p in inputs if Path(p).is_file()}

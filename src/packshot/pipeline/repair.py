@@ -27,6 +27,7 @@ from packshot.errors import InputError
 from packshot.imageio import as_pixels, load_image, save_image
 from packshot.models.inpaint import default_inpainter, neural_inpainter
 from packshot.models.salient import DEFAULT_ENSEMBLE
+from packshot.operations import OBJECT_REMOVAL
 from packshot.ops.compose import ShadowParams
 from packshot.ops.geometry import Box
 from packshot.ops.inpaint import Filler, FillQuality, Method, inpaint
@@ -360,9 +361,9 @@ def _hole(params: Mapping[str, Any], rgb: ImageArray, step: str) -> BoolArray | 
 
 
 def run_remove(pixels: ImageArray, params: Mapping[str, Any]) -> StepResult:
-    """Recipe step ``remove``: ``{text: true}``, ``{box: [x, y, w, h]}`` and/or
+    """Recipe step ``object-removal``: ``{text: true}``, ``{box: [x, y, w, h]}`` and/or
     ``{mask: path}``; optional ``model``, ``text_model``, ``seed``."""
-    step = "remove"
+    step = OBJECT_REMOVAL
     _check_keys(params, ("text", "box", "mask", "model", "text_model", "seed"), step)
     text = params.get("text", False)
     if not isinstance(text, bool):
@@ -519,7 +520,7 @@ def remove_file(
     model: str | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """``packshot remove``: read ``image``, remove what is named, write ``out``; returns the
+    """``packshot object-removal``: read ``image``, remove what is named, write ``out``; returns the
     removal's info (JSON-ready)."""
     params: dict[str, Any] = {"text": text, "seed": seed}
     if mask is not None:
@@ -543,7 +544,7 @@ def reference_inpaint_file(
     mode: str = "align",
     texture_scale: float = 1.0,
 ) -> dict[str, Any]:
-    """``packshot inpaint-reference``: the file form of :func:`reference_inpaint`."""
+    """``packshot reference-inpaint``: the file form of :func:`reference_inpaint`."""
     params: dict[str, Any] = {"reference": str(reference), "mode": mode}
     if mask is not None:
         params["mask"] = str(mask)

@@ -880,7 +880,7 @@ def write_listing_report(
 
 
 def write_cutout_report(
-    results: Sequence[ItemResult], out_dir: Path, *, title: str = "packshot cutout"
+    results: Sequence[ItemResult], out_dir: Path, *, title: str = "packshot background-removal"
 ) -> Path:
     """``report.json`` and ``index.html`` for a cutout batch; returns the HTML path.
 

@@ -34,6 +34,7 @@ from packshot.imageio import LoadedImage, encode_image, load_image
 from packshot.isolate.step import PARAMS as ISOLATE_PARAMS
 from packshot.isolate.step import run as run_isolate
 from packshot.models.salient import DEFAULT_ENSEMBLE
+from packshot.operations import OPERATIONS
 from packshot.ops.compose import ShadowParams, compose_on_color
 from packshot.pipeline.check import check_image
 from packshot.pipeline.cutout import cutout
@@ -435,63 +436,25 @@ def sentinel(req: RunRequest) -> RunResult:
     return RunResult([], {"market": preset.name, "mask": mask_origin, **result.as_dict()})
 
 
+_HANDLERS: dict[str, Handler] = {
+    "background-removal": background_removal,
+    "product-isolation": product_isolation,
+    "background-color-fix": background_color_fix,
+    "replace-background": replace_background_solution,
+    "object-removal": object_removal,
+    "tag-removal": tag_removal,
+    "reference-inpaint": reference_inpaint_solution,
+    "recolor": recolor_solution,
+    "smart-resize": smart_resize,
+    "sentinel": sentinel,
+    "listing": listing,
+}
+# Too slow for one HTTP request: always a job (202 + job id).
+_ASYNCHRONOUS = frozenset({"listing"})
+
+# Names and summaries are the operations table's: the same names as the CLI and recipes.
 SOLUTIONS: dict[str, Solution] = {
-    s.name: s
-    for s in (
-        Solution(
-            "background-removal", "Cut out the most salient object (RGBA PNG).", background_removal
-        ),
-        Solution(
-            "product-isolation",
-            "Cut out the object named by 'prompt' (or inside 'box', under 'points').",
-            product_isolation,
-        ),
-        Solution(
-            "background-color-fix",
-            "Cutout on an exact 'color' (default white), optionally framed for a 'market'.",
-            background_color_fix,
-        ),
-        Solution(
-            "replace-background",
-            "Cutout placed into a 'reference' scene, a 'color' or a studio sweep.",
-            replace_background_solution,
-        ),
-        Solution(
-            "object-removal",
-            "Remove the object under 'mask' (or 'box') and inpaint.",
-            object_removal,
-        ),
-        Solution(
-            "tag-removal",
-            "Remove tags, watermarks and text and inpaint.",
-            tag_removal,
-        ),
-        Solution(
-            "reference-inpaint",
-            "Repaint the 'mask' (or 'box') region from a 'reference' image.",
-            reference_inpaint_solution,
-        ),
-        Solution(
-            "recolor",
-            "Recolour the garment to 'color' (or a 'reference' swatch; a print with 'pattern').",
-            recolor_solution,
-        ),
-        Solution(
-            "smart-resize",
-            "Reframe to 'aspect_ratio' at 'resolution' (1K/2K/4K) without cutting the product.",
-            smart_resize,
-        ),
-        Solution(
-            "sentinel",
-            "Score an image against a 'market''s rules (verdict and every check, no image).",
-            sentinel,
-        ),
-        Solution(
-            "listing",
-            "Every 'market' image for one photo (asynchronous); optional 'prompt' isolates "
-            "the product first, 'title' / 'alt' give the alt text.",
-            listing,
-            asynchronous=True,
-        ),
-    )
+    name: Solution(name, op.summary, _HANDLERS[name], asynchronous=name in _ASYNCHRONOUS)
+    for name, op in OPERATIONS.items()
+    if op.api
 }
