@@ -102,6 +102,30 @@ def test_cutout_some_failed_exits_1_with_reasons(tmp_path: Path, photo: ProductP
     assert sorted(p.name for p in out.iterdir()) == ["good.png"]
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("real_models")
+def test_cutout_workers_run_the_same_batch(
+    tmp_path: Path, photo_factory: Callable[..., ProductPhoto]
+) -> None:
+    # background-removal runs its images through the listing's back-end: two worker
+    # processes write the very files one process does, and a bad file still fails alone.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for seed in range(3):
+        photo_factory(160, 200, seed=seed).save_jpeg(folder / f"p{seed}.jpg")
+    (folder / "empty.jpg").write_bytes(b"")
+    outputs = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"out-{workers}"
+        result = invoke("background-removal", str(folder), "-o", str(out), "-m", TEST_MODEL,
+                        "-j", workers, "-q")  # fmt: skip
+        assert result.exit_code == 1, result.output
+        assert f"failed: {folder / 'empty.jpg'}: file is empty (0 bytes)" in lines(result.stderr)
+        outputs[workers] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    assert sorted(outputs["1"]) == ["p0.png", "p1.png", "p2.png"]
+    assert outputs["1"] == outputs["2"]
+
+
 @pytest.mark.usefixtures("real_models")
 def test_failure_message_keeps_brackets_in_file_names(tmp_path: Path) -> None:
     # Shop exports name files "shirt [blue].jpg"; the message must name the file as it is,

@@ -26,13 +26,13 @@ from packshot.imageio import load_image, save_image
 from packshot.isolate import isolate
 from packshot.isolate.api import Isolation
 from packshot.isolate.candidates import Detection, Scene, gather
-from packshot.isolate.prompt import parse_box, parse_point, parse_text
+from packshot.isolate.prompt import parse_point, parse_text
 from packshot.isolate.step import run as isolate_step
 from packshot.isolate.vocabulary import default_vocabulary, to_lab
 from packshot.models import registry
 from packshot.models.detect import detector
 from packshot.models.parsing import human_parser
-from packshot.ops.geometry import Box
+from packshot.ops.geometry import Box, parse_box
 from packshot.pipeline.cutout import cutout
 from packshot.pipeline.steps import StepCall, StepError, apply_steps
 from packshot.samples import sample_path

@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from packshot import __version__
+from packshot.cli.errors import fail, print_error
 from packshot.cli.isolate import isolate_command
 from packshot.cli.models import models_app
 from packshot.cli.presets import presets_app
@@ -127,12 +128,6 @@ RayAddressOption = typer.Option(
 )
 
 
-def _fail(exc: PackshotError) -> typer.Exit:
-    # Messages name user paths ("shirt [blue].jpg"): escape them, and never hard-wrap them.
-    err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    return typer.Exit(exc.exit_code)
-
-
 def _version(value: bool) -> None:
     if value:
         out.print(f"packshot {__version__}")
@@ -161,7 +156,7 @@ def main(
         try:
             parse_engines(engine)
         except PackshotError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
         # Through the environment, so that batch worker processes run on it too.
         os.environ[ENGINE_ENV] = engine
     logging.basicConfig(
@@ -191,6 +186,15 @@ def cutout(
     html: Annotated[
         bool, typer.Option("--html", help="Also write OUT/index.html and OUT/report.json.")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            "-j",
+            min=1,
+            help="Worker processes (default 1: this one; each loads the models once).",
+        ),
+    ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Remove the background: writes OUT/<stem>.png (RGBA, or the mask with --mask-only)."""
@@ -216,11 +220,12 @@ def cutout(
                 mask_only=mask_only,
                 refine=not no_refine,
                 on_item=report,
+                workers=workers,
             )
         if html:
             page = write_cutout_report(results, out_dir)
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if not quiet:
         if html:
             out.print(f"report: {page}", highlight=False, markup=False, soft_wrap=True)
@@ -367,7 +372,7 @@ def _run_batch(
             price=price,
         )
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if not quiet:
         done = sum(r.ok for r in records)
         held = sum(r.held for r in records)
@@ -394,7 +399,7 @@ def samples(
     try:
         paths = fetch_samples(dest, name)
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     for path in paths:
         out.print(str(path), highlight=False, markup=False, soft_wrap=True)
 
@@ -424,7 +429,7 @@ def run() -> None:
     try:
         app()
     except PackshotError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        print_error(exc)
         sys.exit(exc.exit_code)
     except Exception as exc:
         where = "packshot " + " ".join(sys.argv[1:2])

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from packshot.cli.errors import fail
 from packshot.errors import InputError, PackshotError
 from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.ops.scene import PLACEMENTS
@@ -30,13 +30,7 @@ __all__ = [
     "tag_removal_command",
 ]
 
-_err = Console(stderr=True)
 _out = Console()
-
-
-def _fail(exc: PackshotError) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    return typer.Exit(exc.exit_code)
 
 
 def _report(info: dict[str, Any], as_json: bool) -> None:
@@ -74,7 +68,7 @@ def remove_command(
             raise InputError("say what to remove: --mask MASK.png, --box x,y,w,h or --text")
         info = remove_file(image, out, mask=mask, box=box, text=text, model=model, seed=seed)
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     _report(info, as_json)
 
 
@@ -94,7 +88,7 @@ def tag_removal_command(
     try:
         info = remove_file(image, out, text=True, model=model, seed=seed)
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     _report(info, as_json)
 
 
@@ -127,7 +121,7 @@ def inpaint_reference_command(
             image, reference, out, mask=mask, box=box, mode=mode, texture_scale=texture_scale
         )
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     _report(info, as_json)
 
 
@@ -193,5 +187,5 @@ def replace_background_command(
             params["width"], params["height"] = int(w), int(h)
         info = replace_background_file(image, out, params)
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     _report(info, as_json)

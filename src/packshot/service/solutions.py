@@ -36,6 +36,7 @@ from packshot.isolate.step import run as run_isolate
 from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.operations import OPERATIONS
 from packshot.ops.compose import ShadowParams, compose_on_color
+from packshot.ops.geometry import parse_box
 from packshot.pipeline.check import check_image
 from packshot.pipeline.cutout import cutout
 from packshot.pipeline.listing import (
@@ -49,7 +50,6 @@ from packshot.pipeline.repair import (
     SCENE_FIELDS,
     Background,
     load_mask,
-    parse_box,
     reference_inpaint,
     remove,
     replace_background,
@@ -300,7 +300,7 @@ def _mask(req: RunRequest, width: int, height: int) -> Any:
         mask = load_mask(req.load("mask").pixels, width, height, "mask")
     box = req.fields.get("box")
     if box is not None:
-        region = parse_box(box, width, height, "box")
+        region = parse_box(box, (height, width), "box")
         mask = np.zeros((height, width), bool) if mask is None else mask
         mask[region.slices] = True
     return mask
