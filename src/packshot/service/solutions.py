@@ -22,6 +22,7 @@ delivery and shown on the review page instead.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -65,6 +66,7 @@ from packshot.presets import (
     size_for_aspect,
 )
 from packshot.presets.colors import parse_color
+from packshot.report import listing_report
 from packshot.service.fields import (
     parse_bool,
     parse_choice,
@@ -263,7 +265,12 @@ def listing(req: RunRequest) -> RunResult:
     manifest = source.parent / "manifest.json"
     manifest.write_text(json.dumps([row]), encoding="utf-8")
     out_dir = req.work_dir / "out"
+    started = time.perf_counter()
     records = run_listing([manifest], presets, out_dir, model=req.cutout_model, workers=1)
+    # The report.json `packshot listing` writes, for this batch of one.
+    report = listing_report(
+        records, title=f"packshot listing {sku}", wall_s=time.perf_counter() - started
+    )
     alt = next((r.info["alt"] for r in records if r.info.get("alt")), None)
     files = []
     targets = []
@@ -289,7 +296,7 @@ def listing(req: RunRequest) -> RunResult:
     if failed and not files:
         raise InputError("; ".join(str(t["error"]) for t in failed))
     extra = {"alt": alt} if alt else {}
-    return RunResult(files, {"sku": sku, **extra, "targets": targets})
+    return RunResult(files, {"sku": sku, **extra, "targets": targets, "report": report})
 
 
 def _mask(req: RunRequest, width: int, height: int) -> Any:
