@@ -487,6 +487,11 @@ def test_cli_commands(tmp_path: Path) -> None:
     info = json.loads(res.stdout)
     assert info["text_boxes"] and Path(info["output"]) == out
     assert not any(overlaps(Box(*t.box), patch) for t in detect_text(load_image(out).pixels))
+    # tag-removal (the API's name for it) is object-removal --text: the same bytes.
+    tags = tmp_path / "tags.png"
+    res = runner.invoke(app, ["tag-removal", str(src), "--out", str(tags)])
+    assert res.exit_code == 0, res.output
+    assert tags.read_bytes() == out.read_bytes()
 
     # reference inpaint from a file: a cut-out region and a rotated copy of it
     hole = np.zeros(original.shape[:2], np.uint8)

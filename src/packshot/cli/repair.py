@@ -42,6 +42,10 @@ def _report(info: dict[str, Any], as_json: bool) -> None:
 
 
 _JSON = typer.Option("--json", help="Print what was done as JSON.")
+_INPAINTER = typer.Option(
+    "--model", help="auto, patchmatch, telea, or an inpainting model name / .onnx file."
+)
+_SEED = typer.Option("--seed", help="PatchMatch seed.")
 
 
 def remove_command(
@@ -53,13 +57,8 @@ def remove_command(
         bool,
         typer.Option("--text", help="Detect and remove text, price tags, stickers, watermarks."),
     ] = False,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model", help="auto, patchmatch, telea, or an inpainting model name / .onnx file."
-        ),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="PatchMatch seed.")] = 0,
+    model: Annotated[str | None, _INPAINTER] = None,
+    seed: Annotated[int, _SEED] = 0,
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
     """Remove an object, tag, sticker, watermark or text and fill in what was behind it."""
@@ -75,13 +74,8 @@ def remove_command(
 def tag_removal_command(
     image: Annotated[Path, typer.Argument(help="The photo.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output image file.")],
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model", help="auto, patchmatch, telea, or an inpainting model name / .onnx file."
-        ),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="PatchMatch seed.")] = 0,
+    model: Annotated[str | None, _INPAINTER] = None,
+    seed: Annotated[int, _SEED] = 0,
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
     """Find and remove price tags, stickers, watermarks and text (object-removal --text)."""
