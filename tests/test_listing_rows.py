@@ -104,7 +104,7 @@ def test_a_catalog_with_prompts_and_titles_isolates_each_sku_on_white(
         assert row["alt"] == title and row["title"] == title
         [step] = row["steps"]
         assert step["step"] == "product-isolation" and what in step["matched"]
-        assert row["model"] == "step:isolate"
+        assert row["model"] == "step:product-isolation"
         pixels = load_image(row["output"]).pixels
         assert pixels.shape == (2000, 2000, 3)
         corners = pixels[[0, 0, -1, -1], [0, -1, 0, -1]]

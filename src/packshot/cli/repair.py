@@ -79,11 +79,7 @@ def tag_removal_command(
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
     """Find and remove price tags, stickers, watermarks and text (object-removal --text)."""
-    try:
-        info = remove_file(image, out, text=True, model=model, seed=seed)
-    except PackshotError as exc:
-        raise fail(exc) from None
-    _report(info, as_json)
+    remove_command(image, out, text=True, model=model, seed=seed, as_json=as_json)
 
 
 def inpaint_reference_command(
