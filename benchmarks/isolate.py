@@ -95,7 +95,9 @@ def main() -> None:
         cutout(cases[0].rgb, model=args.model)
         reference.append(time.perf_counter() - t)
     ref = statistics.median(reference)
-    print(f"reference: packshot cutout of {cases[0].name} at {args.side} px: {ref:.2f} s")
+    print(
+        f"reference: packshot background-removal of {cases[0].name} at {args.side} px: {ref:.2f} s"
+    )
     for split in ("tune", "report"):
         part = [r for r in rows if r[0].split == split]
         if not part:

@@ -2,7 +2,7 @@
 
     python benchmarks/memory.py [--mp 50] [--sample sample-product] [--model u2net]
 
-Runs in a fresh process what ``packshot cutout`` runs on one photo (decode, model,
+Runs in a fresh process what ``packshot background-removal`` runs on one photo (decode, model,
 refinement, PNG encode) and prints the process's peak resident set size (``ru_maxrss``:
 models, Python and every native buffer), beside the same figure after loading the models
 on a small image, so the image's own share (bytes a pixel) can be read off.

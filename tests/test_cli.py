@@ -72,7 +72,7 @@ def test_models_list_shows_u2net_and_its_licence(real_models: Path) -> None:
 def test_cutout_all_ok_exits_0(tmp_path: Path, photo: ProductPhoto) -> None:
     src = photo.save_jpeg(tmp_path / "bottle.jpg")
     out = tmp_path / "out"
-    result = invoke("cutout", str(src), "--out", str(out), "--model", TEST_MODEL)
+    result = invoke("background-removal", str(src), "--out", str(out), "--model", TEST_MODEL)
     assert result.exit_code == 0, result.output
     assert_no_traceback(result)
     assert "1 written, 0 failed" in flat(result.stdout)
@@ -91,7 +91,7 @@ def test_cutout_some_failed_exits_1_with_reasons(tmp_path: Path, photo: ProductP
     (folder / "empty.jpg").write_bytes(b"")
     out = tmp_path / "out"
 
-    result = invoke("cutout", str(folder), "--out", str(out), "-m", TEST_MODEL)
+    result = invoke("background-removal", str(folder), "--out", str(out), "-m", TEST_MODEL)
 
     assert result.exit_code == 1, result.output
     assert_no_traceback(result)
@@ -102,6 +102,30 @@ def test_cutout_some_failed_exits_1_with_reasons(tmp_path: Path, photo: ProductP
     assert sorted(p.name for p in out.iterdir()) == ["good.png"]
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("real_models")
+def test_cutout_workers_run_the_same_batch(
+    tmp_path: Path, photo_factory: Callable[..., ProductPhoto]
+) -> None:
+    # background-removal runs its images through the listing's back-end: two worker
+    # processes write the very files one process does, and a bad file still fails alone.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for seed in range(3):
+        photo_factory(160, 200, seed=seed).save_jpeg(folder / f"p{seed}.jpg")
+    (folder / "empty.jpg").write_bytes(b"")
+    outputs = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"out-{workers}"
+        result = invoke("background-removal", str(folder), "-o", str(out), "-m", TEST_MODEL,
+                        "-j", workers, "-q")  # fmt: skip
+        assert result.exit_code == 1, result.output
+        assert f"failed: {folder / 'empty.jpg'}: file is empty (0 bytes)" in lines(result.stderr)
+        outputs[workers] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    assert sorted(outputs["1"]) == ["p0.png", "p1.png", "p2.png"]
+    assert outputs["1"] == outputs["2"]
+
+
 @pytest.mark.usefixtures("real_models")
 def test_failure_message_keeps_brackets_in_file_names(tmp_path: Path) -> None:
     # Shop exports name files "shirt [blue].jpg"; the message must name the file as it is,
@@ -110,7 +134,9 @@ def test_failure_message_keeps_brackets_in_file_names(tmp_path: Path) -> None:
     (folder / "x]").mkdir(parents=True)
     bad = folder / "x]" / "shirt [blue].jpg"  # ".../in [/x]/shirt [blue].jpg"
     bad.write_bytes(b"")
-    result = invoke("cutout", str(folder), "--out", str(tmp_path / "out"), "-m", TEST_MODEL)
+    result = invoke(
+        "background-removal", str(folder), "--out", str(tmp_path / "out"), "-m", TEST_MODEL
+    )
     assert result.exit_code == 1, result.output
     assert_no_traceback(result)
     assert f"failed: {bad}: file is empty (0 bytes)" in lines(result.stderr)
@@ -118,7 +144,9 @@ def test_failure_message_keeps_brackets_in_file_names(tmp_path: Path) -> None:
 
 def test_missing_path_exits_2_with_a_clear_message(tmp_path: Path) -> None:
     gone = tmp_path / "nowhere.jpg"
-    result = invoke("cutout", str(gone), "--out", str(tmp_path / "out"), "-m", TEST_MODEL)
+    result = invoke(
+        "background-removal", str(gone), "--out", str(tmp_path / "out"), "-m", TEST_MODEL
+    )
     assert result.exit_code == 2, result.output
     assert_no_traceback(result)
     assert f"error: {gone}: no such file or directory" in lines(result.stderr)
@@ -127,7 +155,7 @@ def test_missing_path_exits_2_with_a_clear_message(tmp_path: Path) -> None:
 
 def test_unknown_model_exits_2(tmp_path: Path, photo: ProductPhoto) -> None:
     src = photo.save_jpeg(tmp_path / "bottle.jpg")
-    result = invoke("cutout", str(src), "--out", str(tmp_path / "out"), "-m", "u2netq")
+    result = invoke("background-removal", str(src), "--out", str(tmp_path / "out"), "-m", "u2netq")
     assert result.exit_code == 2, result.output
     assert_no_traceback(result)
     assert "Unknown model 'u2netq'" in flat(result.stderr)
@@ -139,7 +167,14 @@ def test_mask_only_writes_a_grey_png(tmp_path: Path, photo: ProductPhoto) -> Non
     src = photo.save_jpeg(tmp_path / "bottle.jpg")
     out = tmp_path / "masks"
     result = invoke(
-        "cutout", str(src), "--out", str(out), "-m", TEST_MODEL, "--mask-only", "--quiet"
+        "background-removal",
+        str(src),
+        "--out",
+        str(out),
+        "-m",
+        TEST_MODEL,
+        "--mask-only",
+        "--quiet",
     )
     assert result.exit_code == 0, result.output
     assert result.stdout == ""  # --quiet
@@ -154,7 +189,7 @@ def test_mask_only_writes_a_grey_png(tmp_path: Path, photo: ProductPhoto) -> Non
 def test_no_refine_runs_the_raw_model(tmp_path: Path, photo: ProductPhoto) -> None:
     src = photo.save_jpeg(tmp_path / "bottle.jpg")
     out = tmp_path / "raw"
-    result = invoke("cutout", str(src), "-o", str(out), "-m", TEST_MODEL, "--no-refine")
+    result = invoke("background-removal", str(src), "-o", str(out), "-m", TEST_MODEL, "--no-refine")
     assert result.exit_code == 0, result.output
     with Image.open(out / "bottle.png") as im:
         rgba = np.asarray(im)
@@ -210,7 +245,15 @@ def test_cli_rerun_does_not_pick_up_its_own_outputs(
     photos = tmp_path / "photos"
     photos.mkdir()
     (photos / "bottle.jpg").write_bytes(product_photo.jpeg_bytes())
-    args = ["cutout", str(photos), "--out", str(photos / "cut"), "--model", "u2netp", "-q"]
+    args = [
+        "background-removal",
+        str(photos),
+        "--out",
+        str(photos / "cut"),
+        "--model",
+        "u2netp",
+        "-q",
+    ]
     assert CliRunner().invoke(app, args).exit_code == 0
     assert CliRunner().invoke(app, args).exit_code == 0
     assert sorted(p.name for p in (photos / "cut").iterdir()) == ["bottle.png"]
@@ -248,7 +291,7 @@ def test_an_internal_error_is_one_line_and_its_traceback_goes_to_the_log(
 def test_an_unexpected_exception_outside_a_batch_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from packshot import cli
+    from packshot.cli import main as cli
 
     log = tmp_path / "packshot.log"
     monkeypatch.setenv("PACKSHOT_LOG_FILE", str(log))
@@ -275,12 +318,16 @@ def test_engine_option_reaches_the_sessions_and_a_bad_one_is_refused(
     from packshot.models import runtime
 
     monkeypatch.delenv(runtime.ENGINE_ENV, raising=False)
-    bad = invoke("--engine", "tensorrt", "cutout", str(tmp_path), "--out", str(tmp_path / "o"))
+    bad = invoke(
+        "--engine", "tensorrt", "background-removal", str(tmp_path), "--out", str(tmp_path / "o")
+    )
     assert bad.exit_code != 0
     assert "not an engine choice" in flat(bad.output)
     assert_no_traceback(bad)
     src = photo.save_jpeg(tmp_path / "a.jpg")
-    ok = invoke("--engine", "onnxruntime", "cutout", str(src), "--out", str(tmp_path / "o"))
+    ok = invoke(
+        "--engine", "onnxruntime", "background-removal", str(src), "--out", str(tmp_path / "o")
+    )
     assert ok.exit_code == 0, ok.output
     # Set for this process and the batch workers it spawns.
     assert os.environ[runtime.ENGINE_ENV] == "onnxruntime"

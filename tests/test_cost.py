@@ -16,12 +16,12 @@ from packshot.report import write_cutout_report, write_listing_report
 
 def test_output_cost_at_the_configured_price(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(cost.PRICE_ENV, "0.10")
-    figures = cost.output_cost(90.0, ["isolation", "smart-resize"])
+    figures = cost.output_cost(90.0, ["product-isolation", "smart-resize"])
     assert figures == {
         "cpu_s": 90.0,
         "core_hour_usd": 0.10,
         "cost_usd": 0.0025,  # 90 s is 1/40 of an hour
-        "operations": ["isolation", "smart-resize"],
+        "operations": ["product-isolation", "smart-resize"],
         "hosted_usd": 0.82,
     }
     monkeypatch.delenv(cost.PRICE_ENV)

@@ -26,13 +26,13 @@ from packshot.imageio import load_image, save_image
 from packshot.isolate import isolate
 from packshot.isolate.api import Isolation
 from packshot.isolate.candidates import Detection, Scene, gather
-from packshot.isolate.prompt import parse_box, parse_point, parse_text
+from packshot.isolate.prompt import parse_point, parse_text
 from packshot.isolate.step import run as isolate_step
 from packshot.isolate.vocabulary import default_vocabulary, to_lab
 from packshot.models import registry
 from packshot.models.detect import detector
 from packshot.models.parsing import human_parser
-from packshot.ops.geometry import Box
+from packshot.ops.geometry import Box, parse_box
 from packshot.pipeline.cutout import cutout
 from packshot.pipeline.steps import StepCall, StepError, apply_steps
 from packshot.samples import sample_path
@@ -197,11 +197,17 @@ def test_recipe_step_returns_rgba_and_what_it_matched(models: Path) -> None:
     assert "cup" in str(by_text.info["matched"]) and by_text.info["seen"].startswith("cup 0.9")
     # Through the recipe step table, as a recipe runs it.
     pixels, infos = apply_steps(
-        rgb, [StepCall("isolate", {"prompt": "the cup", "model": TEST_MODEL})]
+        rgb, [StepCall("product-isolation", {"prompt": "the cup", "model": TEST_MODEL})]
     )
-    assert pixels.shape[2] == 4 and infos[0]["step"] == "isolate" and "cup" in infos[0]["matched"]
-    with pytest.raises(StepError, match=r"step 'isolate': no 'bicycle' found"):
-        apply_steps(rgb, [StepCall("isolate", {"prompt": "the bicycle", "model": TEST_MODEL})])
+    assert (
+        pixels.shape[2] == 4
+        and infos[0]["step"] == "product-isolation"
+        and "cup" in infos[0]["matched"]
+    )
+    with pytest.raises(StepError, match=r"step 'product-isolation': no 'bicycle' found"):
+        apply_steps(
+            rgb, [StepCall("product-isolation", {"prompt": "the bicycle", "model": TEST_MODEL})]
+        )
 
 
 def test_cli_isolate_writes_rgba_and_reports_no_match(models: Path, tmp_path: Path) -> None:
@@ -209,20 +215,29 @@ def test_cli_isolate_writes_rgba_and_reports_no_match(models: Path, tmp_path: Pa
     src = sample_path("coffee")
     out = tmp_path / "cup.png"
     ok = runner.invoke(
-        app, ["isolate", str(src), "--prompt", "the cup", "--out", str(out), "-m", TEST_MODEL]
+        app,
+        ["product-isolation", str(src), "--prompt", "the cup", "--out", str(out), "-m", TEST_MODEL],
     )
     assert ok.exit_code == 0, ok.output
     assert "cup" in ok.output and "confidence 0.9" in ok.output
     loaded = load_image(out, keep_alpha=True)
     assert loaded.pixels.shape[2] == 4 and loaded.pixels[..., 3].max() == 255
     miss = runner.invoke(
-        app, ["isolate", str(src), "--prompt", "the bicycle", "--out", str(tmp_path / "w.png")]
+        app,
+        [
+            "product-isolation",
+            str(src),
+            "--prompt",
+            "the bicycle",
+            "--out",
+            str(tmp_path / "w.png"),
+        ],
     )
     assert miss.exit_code == 2
     assert "no 'bicycle' found; seen: cup" in miss.output
     assert not (tmp_path / "w.png").exists()
     bad = runner.invoke(
-        app, ["isolate", str(src), "--box", "1,2,3", "--out", str(tmp_path / "b.png")]
+        app, ["product-isolation", str(src), "--box", "1,2,3", "--out", str(tmp_path / "b.png")]
     )
     assert bad.exit_code == 2 and "x,y,w,h" in bad.output
 

@@ -275,7 +275,7 @@ def test_an_unknown_noun_on_a_real_photo_takes_the_product_and_says_so(
     run = CliRunner().invoke(
         app,
         [
-            "isolate",
+            "product-isolation",
             str(sample_path("product")),
             "--prompt",
             "the floral minaudiere",

@@ -50,15 +50,15 @@ def test_manifest_rows_carry_prompt_title_and_alt(tmp_path: Path) -> None:
 def test_a_rows_prompt_is_the_isolate_step() -> None:
     row = Source("S", "/x.jpg", prompt="the red handbag")
     # No recipe steps: isolation runs first.
-    assert source_steps(row, ()) == (StepCall("isolate", {"prompt": "the red handbag"}),)
+    assert source_steps(row, ()) == (StepCall("product-isolation", {"prompt": "the red handbag"}),)
     # A recipe's isolate step takes the row's product, keeping its other parameters.
     recipe = (
-        StepCall("remove", {"text": True}),
-        StepCall("isolate", {"box": [1, 2, 3, 4], "model": "u2netp"}),
+        StepCall("object-removal", {"text": True}),
+        StepCall("product-isolation", {"box": [1, 2, 3, 4], "model": "u2netp"}),
     )
     assert source_steps(row, recipe) == (
-        StepCall("remove", {"text": True}),
-        StepCall("isolate", {"model": "u2netp", "prompt": "the red handbag"}),
+        StepCall("object-removal", {"text": True}),
+        StepCall("product-isolation", {"model": "u2netp", "prompt": "the red handbag"}),
     )
     # A row without a prompt runs the recipe as written; a bare isolate step then says
     # what it lacks.
@@ -103,8 +103,8 @@ def test_a_catalog_with_prompts_and_titles_isolates_each_sku_on_white(
         assert row["state"] == "done", row["error"]
         assert row["alt"] == title and row["title"] == title
         [step] = row["steps"]
-        assert step["step"] == "isolate" and what in step["matched"]
-        assert row["model"] == "step:isolate"
+        assert step["step"] == "product-isolation" and what in step["matched"]
+        assert row["model"] == "step:product-isolation"
         pixels = load_image(row["output"]).pixels
         assert pixels.shape == (2000, 2000, 3)
         corners = pixels[[0, 0, -1, -1], [0, -1, 0, -1]]

@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from packshot import presets
+from packshot.cli.presets import presets_app
 from packshot.errors import InputError
 from packshot.presets import Preset, PresetError
 from packshot.presets.colors import parse_color
-from packshot.presets_cli import presets_app
 
 REQUIRED = (
     "amazon-main",

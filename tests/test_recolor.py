@@ -230,7 +230,7 @@ def test_the_gate_reads_the_swatch_threshold_from_the_preset() -> None:
     [check] = evaluate(subject, loose, detect=None, swatch=swatch, swatch_measure="dominant",
                        only=["swatch_match"])  # fmt: skip
     assert check.passed
-    # `packshot check --swatch` (closest cell) uses the same threshold (it was 5).
+    # `packshot sentinel --swatch` (closest cell) uses the same threshold (it was 5).
     [closest] = evaluate(subject, preset, detect=None, swatch=(30, 60, 150), only=[])
     assert isinstance(closest.value, float) and 3.0 < closest.value < 5.0
     assert closest.name == "swatch_match" and not closest.passed

@@ -22,6 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from packshot import models
+from packshot.cli.models import models_app
 from packshot.errors import (
     ModelError,
     ModelNotInstalledError,
@@ -29,7 +30,6 @@ from packshot.errors import (
     UnknownModelError,
 )
 from packshot.models import registry
-from packshot.models_cli import models_app
 
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 

@@ -459,15 +459,15 @@ def test_recipe_steps_run_and_name_bad_fields(tmp_path: Path) -> None:
     out, infos = apply_steps(
         rgb,
         [
-            StepCall("remove", {"box": [30, 100, 60, 50]}),
+            StepCall("object-removal", {"box": [30, 100, 60, 50]}),
             StepCall("replace-background", {"background": "#ffffff", "model": TEST_MODEL}),
         ],
     )
     assert out.shape == rgb.shape
-    assert infos[0]["step"] == "remove" and infos[0]["masked_pixels"] == 3000
+    assert infos[0]["step"] == "object-removal" and infos[0]["masked_pixels"] == 3000
     assert infos[1]["step"] == "replace-background"
-    with pytest.raises(StepError, match=r"remove.*box"):
-        apply_steps(rgb, [StepCall("remove", {"box": "1,2,3"})])
+    with pytest.raises(StepError, match=r"object-removal: box"):
+        apply_steps(rgb, [StepCall("object-removal", {"box": "1,2,3"})])
     with pytest.raises(StepError, match="unknown parameter"):
         apply_steps(rgb, [StepCall("replace-background", {"colour": "red"})])
     with pytest.raises(StepError, match="shadow direction"):
@@ -482,11 +482,16 @@ def test_cli_commands(tmp_path: Path) -> None:
     tagged, patch = add_sticker(original, 40, 50, "$24.50", size=26)
     src = save_image(tagged, tmp_path / "tagged.png")
     out = tmp_path / "clean.png"
-    res = runner.invoke(app, ["remove", str(src), "--text", "--out", str(out), "--json"])
+    res = runner.invoke(app, ["object-removal", str(src), "--text", "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
     info = json.loads(res.stdout)
     assert info["text_boxes"] and Path(info["output"]) == out
     assert not any(overlaps(Box(*t.box), patch) for t in detect_text(load_image(out).pixels))
+    # tag-removal (the API's name for it) is object-removal --text: the same bytes.
+    tags = tmp_path / "tags.png"
+    res = runner.invoke(app, ["tag-removal", str(src), "--out", str(tags)])
+    assert res.exit_code == 0, res.output
+    assert tags.read_bytes() == out.read_bytes()
 
     # reference inpaint from a file: a cut-out region and a rotated copy of it
     hole = np.zeros(original.shape[:2], np.uint8)
@@ -519,11 +524,11 @@ def test_cli_commands(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert load_image(tmp_path / "scene.jpg").pixels.shape == (480, 640, 3)
 
-    bad = runner.invoke(app, ["remove", str(src), "--out", str(tmp_path / "x.png")])
+    bad = runner.invoke(app, ["object-removal", str(src), "--out", str(tmp_path / "x.png")])
     assert bad.exit_code == 2 and "say what to remove" in bad.output
     bad = runner.invoke(
         app,
-        ["inpaint-reference", str(src), "-r", str(src), "--box", "0,0,10", "-o", str(out)],
+        ["reference-inpaint", str(src), "-r", str(src), "--box", "0,0,10", "-o", str(out)],
     )
     assert bad.exit_code == 2 and "x,y,w,h" in bad.output
     bad = runner.invoke(app, ["replace-background", str(src), "--size", "big", "-o", str(out)])

@@ -196,7 +196,8 @@ def test_cutout_report_shares_the_grid(model_cache: Path, tmp_path: Path) -> Non
     photos = _photos(tmp_path)
     out = tmp_path / "cutouts"
     done = _packshot(
-        ["cutout", str(photos), "--out", str(out), "--html", "-m", "u2netp", "-q"], model_cache
+        ["background-removal", str(photos), "--out", str(out), "--html", "-m", "u2netp", "-q"],
+        model_cache,
     )
     assert done.returncode == 1, done.stderr
     with chromium() as driver:

@@ -102,11 +102,11 @@ def test_check_command_exit_codes_and_json(tmp_path: Path) -> None:
     (tmp_path / "off.jpg").write_bytes(encode_image(off, "JPEG", exact_colors=True))
     (tmp_path / "broken.jpg").write_bytes(b"not an image")
     runner = CliRunner()
-    ok = runner.invoke(app, ["check", str(tmp_path / "good.jpg"), "--no-ocr"])
+    ok = runner.invoke(app, ["sentinel", str(tmp_path / "good.jpg"), "--no-ocr"])
     assert ok.exit_code == 0, ok.output
     assert "pass" in ok.output and "background_purity" in ok.output
     bad = runner.invoke(
-        app, ["check", str(tmp_path / "off.jpg"), str(tmp_path / "broken.jpg"), "--json",
+        app, ["sentinel", str(tmp_path / "off.jpg"), str(tmp_path / "broken.jpg"), "--json",
               "--no-ocr"],
     )  # fmt: skip
     assert bad.exit_code == 1
@@ -118,7 +118,7 @@ def test_check_command_exit_codes_and_json(tmp_path: Path) -> None:
     purity = next(c for c in first["checks"] if c["name"] == "background_purity")
     assert purity["passed"] is False and purity["value"] == 0.0
     assert "not an image" in second["error"]
-    unknown = runner.invoke(app, ["check", str(tmp_path / "good.jpg"), "--market", "nope"])
+    unknown = runner.invoke(app, ["sentinel", str(tmp_path / "good.jpg"), "--market", "nope"])
     assert unknown.exit_code == 2 and "Unknown marketplace preset" in unknown.output
 
 

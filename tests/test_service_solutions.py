@@ -176,6 +176,6 @@ def test_listing_isolates_the_prompted_product_and_returns_its_alt_text(
     # The file's own record: isolated by the prompt, with the alt text beside it.
     assert image["info"]["alt"] == "Red espresso cup"
     [step] = image["info"]["steps"]
-    assert step["step"] == "isolate" and "cup" in step["matched"]
+    assert step["step"] == "product-isolation" and "cup" in step["matched"]
     got = decode(httpx.get(image["url"]).content)
     assert got.size == (2000, 2000)

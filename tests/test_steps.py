@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from packshot.pipeline.steps import (
     StepResult,
     apply_steps,
     register_step,
+    steps_key,
 )
 from packshot.presets import get_preset, parse_preset_names
 
@@ -113,6 +115,22 @@ def test_changing_steps_changes_the_fingerprint() -> None:
     mirrored = fingerprint(shopify, "u2net", (StepCall("mirror"),))
     assert mirrored != plain
     assert fingerprint(shopify, "u2net", (StepCall("mirror", {"axis": "y"}),)) != mirrored
+
+
+def test_renamed_steps_keep_their_fingerprints_and_read_under_former_names() -> None:
+    # What steps_key wrote before the steps took their operations' names: a batch made
+    # then re-runs nothing it finished.
+    before = json.dumps([{"remove": {"text": True}}, {"isolate": {"prompt": "the bag"}}])
+    recipe = parse_recipe(
+        {
+            "version": 1,
+            "steps": [{"remove": {"text": True}}, {"isolate": {"prompt": "the bag"}}],
+            "targets": ["shopify"],
+        },
+        origin="r.yaml",
+    )
+    assert [s.name for s in recipe.steps] == ["object-removal", "product-isolation"]
+    assert steps_key(recipe.steps) == before
 
 
 @pytest.mark.usefixtures("real_models")

@@ -17,13 +17,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from packshot.errors import InputError
+from packshot.operations import BACKGROUND_REMOVAL, PRODUCT_ISOLATION
 
 PRICE_ENV = "PACKSHOT_CORE_HOUR_PRICE"
 DEFAULT_CORE_HOUR_PRICE = 0.05
-# US dollars per call of the hosted APIs' same operations.
+# US dollars per call of the hosted APIs' same operations (named as in packshot.operations).
 HOSTED_PRICES: Mapping[str, float] = {
-    "background-removal": 0.045,
-    "isolation": 0.27,
+    BACKGROUND_REMOVAL: 0.045,
+    PRODUCT_ISOLATION: 0.27,
     "smart-resize": 0.55,
 }
 

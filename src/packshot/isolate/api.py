@@ -22,13 +22,13 @@ from packshot.imageio import as_pixels
 from packshot.isolate import segment
 from packshot.isolate.candidates import Candidate, Scene, covered, gather, iou
 from packshot.isolate.garments import pad_box
-from packshot.isolate.prompt import PointPrompt, TextPrompt, parse_box, parse_point, parse_text
+from packshot.isolate.prompt import PointPrompt, TextPrompt, parse_point, parse_text
 from packshot.isolate.sanity import MIN_BOX_SHARE, MIN_PERSON_SHARE, check_mask
 from packshot.isolate.scoring import MIN_COLOR_SHARE, Ranked, rank
 from packshot.isolate.vocabulary import Vocabulary, default_vocabulary
 from packshot.models.detect import detector, localizer
 from packshot.models.salient import DEFAULT_ENSEMBLE
-from packshot.ops.geometry import Box
+from packshot.ops.geometry import Box, parse_box
 from packshot.ops.matte import bounding_box
 
 ImageArray = npt.NDArray[np.uint8]

@@ -14,7 +14,6 @@ from typing import Literal
 
 from packshot.errors import InputError
 from packshot.isolate.vocabulary import Category, Vocabulary
-from packshot.ops.geometry import Box
 
 Spatial = Literal["left", "right", "top", "bottom", "centre", "front", "largest", "smallest"]
 
@@ -236,23 +235,6 @@ def _ints(value: str, count: int, what: str, example: str) -> list[int]:
         return [round(float(p)) for p in parts]
     except ValueError:
         raise InputError(f"{what}: {value!r} is not {example} (numbers in pixels)") from None
-
-
-def parse_box(value: str | Sequence[int], image_hw: tuple[int, int]) -> Box:
-    """A box from ``"x,y,w,h"`` (pixels), checked against the image size."""
-    if isinstance(value, str):
-        x, y, w, h = _ints(value, 4, "box", "x,y,w,h")
-    else:
-        if len(value) != 4:
-            raise InputError(f"box: {value!r} is not [x, y, w, h]")
-        x, y, w, h = (int(v) for v in value)
-    height, width = image_hw
-    if w < 2 or h < 2:
-        raise InputError(f"box: width and height must be at least 2 px, got {w}x{h}")
-    box = Box(max(0, x), max(0, y), min(width, x + w), min(height, y + h))
-    if box.width < 2 or box.height < 2:
-        raise InputError(f"box: {x},{y},{w},{h} lies outside the {width}x{height} image")
-    return box
 
 
 def parse_point(

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+
+from packshot.errors import InputError
 
 ImageArray = npt.NDArray[np.uint8]
 
@@ -38,6 +43,50 @@ class Box:
         """The box of ``(rows, columns)`` slices with explicit integer bounds."""
         rows, cols = rows_cols
         return cls(int(cols.start), int(rows.start), int(cols.stop), int(rows.stop))
+
+
+MIN_BOX_SIDE = 2
+"""The smallest box side, in pixels, a user may give (one pixel has no inside or edge)."""
+
+
+def parse_box(value: Any, image_hw: tuple[int, int], field: str = "box") -> Box:
+    """The box a user gave as ``"x,y,w,h"`` or ``[x, y, w, h]`` (pixels; decimals round),
+    clipped to the image: ``--box`` and a ``box`` field mean this wherever they appear.
+
+    Clipped, not refused, when it reaches past an edge: a box drawn up to the frame in a
+    viewer often ends a pixel or two outside it, and what it covers of the image is clear.
+
+    Raises:
+        InputError: not four numbers, a side under :data:`MIN_BOX_SIDE`, or nothing of the
+            box inside the image; the message starts with ``field``.
+    """
+    parts: Sequence[Any]
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",")]
+    elif isinstance(value, Sequence):
+        parts = value
+    else:
+        raise InputError(f"{field}: {value!r} is not x,y,w,h in pixels")
+    if len(parts) != 4:
+        raise InputError(f"{field}: {value!r} is not x,y,w,h (four numbers in pixels)")
+    try:
+        numbers = [float(p) for p in parts]
+    except (TypeError, ValueError):
+        raise InputError(f"{field}: {value!r} is not x,y,w,h (numbers in pixels)") from None
+    if not all(
+        math.isfinite(n) and not isinstance(p, bool) for n, p in zip(numbers, parts, strict=True)
+    ):
+        raise InputError(f"{field}: {value!r} is not x,y,w,h (numbers in pixels)")
+    x, y, w, h = (round(n) for n in numbers)
+    height, width = image_hw
+    if w < MIN_BOX_SIDE or h < MIN_BOX_SIDE:
+        raise InputError(
+            f"{field}: width and height must be at least {MIN_BOX_SIDE} px, got {w}x{h}"
+        )
+    box = Box(max(0, x), max(0, y), min(width, x + w), min(height, y + h))
+    if box.width < MIN_BOX_SIDE or box.height < MIN_BOX_SIDE:
+        raise InputError(f"{field}: {x},{y},{w},{h} lies outside the {width}x{height} image")
+    return box
 
 
 def resize_rgba(rgba: ImageArray, size: tuple[int, int]) -> ImageArray:

@@ -8,6 +8,7 @@ colour decontamination.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from packshot.ops.matte import (
     working_shape,
 )
 from packshot.ops.resample import resize_to
+from packshot.pipeline.backends import Backend, get_backend
 
 ImageArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
@@ -183,13 +185,33 @@ def collect_sources(inputs: Sequence[str | Path], out_dir: str | Path) -> list[P
     """The image files a batch over ``inputs`` will process, in order.
 
     Folders are walked; files found in the output folder are left out, so that
-    ``packshot cutout photos/ --out photos/cut`` never cuts out its own earlier outputs on a
-    re-run. A file named explicitly is always kept.
+    ``packshot background-removal photos/ --out photos/cut`` never cuts out its own earlier
+    outputs on a re-run. A file named explicitly is always kept.
     """
     sources = iter_image_files(inputs)
     explicit = {Path(p).resolve() for p in inputs if Path(p).is_file()}
     root = Path(out_dir).resolve()
     return [s for s in sources if s.resolve() in explicit or not s.resolve().is_relative_to(root)]
+
+
+def _cutout_item(
+    item: tuple[Path, Path], *, model: str, mask_only: bool, refine: bool
+) -> ItemResult:
+    """One source of a cutout batch into its target file; its failure is its own."""
+    src, target = item
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    try:
+        if target.exists() and target.resolve() == src.resolve():
+            raise InputError(f"{src}: the output would overwrite this source; use another --out")
+        loaded = load_image(src)
+        cut = cutout(loaded.pixels, model=model, refine=refine)
+        save_image(cut.alpha if mask_only else cut.rgba, target)
+        seconds, cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
+        return ItemResult(str(src), str(target), None, seconds, cpu_s)
+    except PackshotError as exc:
+        return ItemResult(str(src), None, str(exc), time.perf_counter() - t0)
+    except Exception as exc:  # one image must never take the batch down
+        return ItemResult(str(src), None, internal_error(str(src), exc), time.perf_counter() - t0)
 
 
 def cutout_files(
@@ -200,6 +222,8 @@ def cutout_files(
     mask_only: bool = False,
     refine: bool = True,
     on_item: Callable[[ItemResult], None] | None = None,
+    workers: int = 1,
+    backend: str | Backend = "local",
 ) -> list[ItemResult]:
     """Cut out every image among ``inputs`` (files or folders) into ``out_dir``.
 
@@ -207,6 +231,11 @@ def cutout_files(
     Each image succeeds or fails on its own; a failure is recorded with its reason and the
     batch goes on. Raises only for problems that concern the whole batch (missing inputs,
     unloadable model, unwritable output folder).
+
+    The images run through ``backend`` as a listing's sources do (one batch loop):
+    ``workers`` processes of the local back-end (1, the default: this process), Ray
+    actors, or a :class:`~packshot.pipeline.backends.Backend` the caller owns.
+    ``on_item`` sees each result as it finishes; the list returned is in source order.
     """
     out = Path(out_dir)
     sources = collect_sources(inputs, out)
@@ -215,32 +244,18 @@ def cutout_files(
     except OSError as exc:
         raise InputError(f"{out}: cannot create the output folder ({exc.strerror})") from exc
     prepare_models(model)
-    results: list[ItemResult] = []
-    for src, name in zip(sources, output_names(sources, ".png"), strict=True):
-        t0, cpu0 = time.perf_counter(), time.process_time()
-        target = out / name
-        try:
-            if target.exists() and target.resolve() == src.resolve():
-                raise InputError(
-                    f"{src}: the output would overwrite this source; use another --out"
-                )
-            loaded = load_image(src)
-            cut = cutout(loaded.pixels, model=model, refine=refine)
-            save_image(cut.alpha if mask_only else cut.rgba, target)
-            result = ItemResult(
-                str(src),
-                str(target),
-                None,
-                time.perf_counter() - t0,
-                time.process_time() - cpu0,
-            )
-        except PackshotError as exc:
-            result = ItemResult(str(src), None, str(exc), time.perf_counter() - t0)
-        except Exception as exc:  # one image must never take the batch down
-            result = ItemResult(
-                str(src), None, internal_error(str(src), exc), time.perf_counter() - t0
-            )
-        results.append(result)
-        if on_item is not None:
-            on_item(result)
-    return results
+    names = output_names(sources, ".png")
+    items = [(src, out / name) for src, name in zip(sources, names, strict=True)]
+    work = functools.partial(_cutout_item, model=model, mask_only=mask_only, refine=refine)
+    done: dict[Path, ItemResult] = {}  # by target: unique, where two sources may not be
+    runner = get_backend(backend, workers=workers)
+    try:
+        for (src, target), finished in runner.map(work, items):
+            result = finished.value or ItemResult(str(src), None, f"{src}: {finished.error}", 0.0)
+            done[target] = result
+            if on_item is not None:
+                on_item(result)
+    finally:
+        if runner is not backend:  # made here from a name: ours to close
+            runner.close()
+    return [done[target] for _, target in items]

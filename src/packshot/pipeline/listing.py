@@ -37,6 +37,7 @@ from packshot.memory import tune_allocator
 from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.models.text import detect_text
 from packshot.models.upscale import upscale
+from packshot.operations import PRODUCT_ISOLATION
 from packshot.ops.framing import place_on_canvas
 from packshot.ops.resample import resize_method, resize_to
 from packshot.pipeline import storage
@@ -462,7 +463,7 @@ def process_source(
     try_thumbnail(loaded.pixels, thumbnail_path(out_dir, source.sku, "source"))
     # The source's cutout (and steps) serve every target: each carries an equal share.
     shared_cpu = (time.process_time() - cpu0) / max(1, len(presets))
-    isolated = ["isolation"] if any(step.name == "isolate" for step in steps) else []
+    isolated = [PRODUCT_ISOLATION] if any(step.name == PRODUCT_ISOLATION for step in steps) else []
     if step_infos:
         shared["steps"] = step_infos
     shared.update(_row_fields(source))
@@ -543,22 +544,22 @@ def process_source(
 def source_steps(source: Source, steps: Sequence[StepCall]) -> tuple[StepCall, ...]:
     """The steps one source runs: the recipe's, with its manifest row's ``prompt``.
 
-    The row names its own product: its prompt is the isolate step's (in place of a
-    recipe's own prompt, box or points), and without an isolate step in the recipe,
-    isolation runs first. A recipe's bare ``- isolate`` takes each row's prompt (a row
-    without one fails alone, saying so)."""
+    The row names its own product: its prompt is the product-isolation step's (in place of
+    a recipe's own prompt, box or points), and without such a step in the recipe,
+    isolation runs first. A recipe's bare ``- product-isolation`` takes each row's prompt
+    (a row without one fails alone, saying so)."""
     if not source.prompt:
         return tuple(steps)
     geometry = ("prompt", "box", "points", "negative_points")
     calls, placed = [], False
     for call in steps:
-        if call.name == "isolate" and not placed:
+        if call.name == PRODUCT_ISOLATION and not placed:
             params = {k: v for k, v in call.params.items() if k not in geometry}
             call = dataclasses.replace(call, params={**params, "prompt": source.prompt})
             placed = True
         calls.append(call)
     if not placed:
-        calls.insert(0, StepCall.resolved("isolate", {"prompt": source.prompt}))
+        calls.insert(0, StepCall.resolved(PRODUCT_ISOLATION, {"prompt": source.prompt}))
     return tuple(calls)
 
 
@@ -576,7 +577,7 @@ def _write_sidecar(
     alt = source.alt_text
     if not alt:
         return None
-    isolated = next((i for i in reversed(step_infos) if i.get("step") == "isolate"), None)
+    isolated = next((i for i in reversed(step_infos) if i.get("step") == PRODUCT_ISOLATION), None)
     data: dict[str, Any] = {
         "sku": source.sku,
         "target": preset.name,

@@ -27,8 +27,9 @@ from packshot.errors import InputError
 from packshot.imageio import as_pixels, load_image, save_image
 from packshot.models.inpaint import default_inpainter, neural_inpainter
 from packshot.models.salient import DEFAULT_ENSEMBLE
+from packshot.operations import OBJECT_REMOVAL
 from packshot.ops.compose import ShadowParams
-from packshot.ops.geometry import Box
+from packshot.ops.geometry import Box, parse_box
 from packshot.ops.inpaint import Filler, FillQuality, Method, inpaint
 from packshot.ops.matte import composite_on_color
 from packshot.ops.reference import Mode, ReferenceFilled, inpaint_from_reference
@@ -49,7 +50,6 @@ from packshot.presets.colors import parse_color
 __all__ = [
     "Removal",
     "load_mask",
-    "parse_box",
     "reference_inpaint",
     "reference_inpaint_file",
     "removable_text",
@@ -82,28 +82,6 @@ def _rgb(image: ImageArray | Image.Image, what: str = "image") -> ImageArray:
         # Transparent pixels have arbitrary colours: show them over white, as a photo would.
         return composite_on_color(arr, (255, 255, 255))
     return arr
-
-
-def parse_box(value: Any, width: int, height: int, field: str = "box") -> Box:
-    """A box from ``"x,y,w,h"`` or ``[x, y, w, h]`` (pixels), checked against the image."""
-    parts: list[Any]
-    if isinstance(value, str):
-        parts = [p.strip() for p in value.split(",")]
-    elif isinstance(value, Sequence):
-        parts = list(value)
-    else:
-        raise InputError(f"{field}: {value!r} must be x,y,w,h in pixels")
-    try:
-        x, y, w, h = (int(p) for p in parts)
-    except (TypeError, ValueError):
-        raise InputError(f"{field}: {value!r} must be four integers x,y,w,h in pixels") from None
-    if w <= 0 or h <= 0:
-        raise InputError(f"{field}: width and height must be positive, got {w}x{h}")
-    if x < 0 or y < 0 or x + w > width or y + h > height:
-        raise InputError(
-            f"{field}: the box {x},{y},{w},{h} does not lie inside the {width}x{height} image"
-        )
-    return Box(x, y, x + w, y + h)
 
 
 def load_mask(source: Any, width: int, height: int, field: str = "mask") -> BoolArray:
@@ -353,16 +331,16 @@ def _hole(params: Mapping[str, Any], rgb: ImageArray, step: str) -> BoolArray | 
     if params.get("mask") is not None:
         mask = load_mask(params["mask"], width, height, f"{step}: mask")
     if params.get("box") is not None:
-        b = parse_box(params["box"], width, height, f"{step}: box")
+        b = parse_box(params["box"], (height, width), f"{step}: box")
         mask = np.zeros((height, width), bool) if mask is None else mask
         mask[b.slices] = True
     return mask
 
 
 def run_remove(pixels: ImageArray, params: Mapping[str, Any]) -> StepResult:
-    """Recipe step ``remove``: ``{text: true}``, ``{box: [x, y, w, h]}`` and/or
+    """Recipe step ``object-removal``: ``{text: true}``, ``{box: [x, y, w, h]}`` and/or
     ``{mask: path}``; optional ``model``, ``text_model``, ``seed``."""
-    step = "remove"
+    step = OBJECT_REMOVAL
     _check_keys(params, ("text", "box", "mask", "model", "text_model", "seed"), step)
     text = params.get("text", False)
     if not isinstance(text, bool):
@@ -519,7 +497,7 @@ def remove_file(
     model: str | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """``packshot remove``: read ``image``, remove what is named, write ``out``; returns the
+    """``packshot object-removal``: read ``image``, remove what is named, write ``out``; returns the
     removal's info (JSON-ready)."""
     params: dict[str, Any] = {"text": text, "seed": seed}
     if mask is not None:
@@ -543,7 +521,7 @@ def reference_inpaint_file(
     mode: str = "align",
     texture_scale: float = 1.0,
 ) -> dict[str, Any]:
-    """``packshot inpaint-reference``: the file form of :func:`reference_inpaint`."""
+    """``packshot reference-inpaint``: the file form of :func:`reference_inpaint`."""
     params: dict[str, Any] = {"reference": str(reference), "mode": mode}
     if mask is not None:
         params["mask"] = str(mask)

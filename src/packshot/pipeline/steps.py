@@ -8,7 +8,9 @@ its matte to the targets (the cutout model is then not run).
 
 The table holds import paths, resolved on first use, so this module imports none of the
 step modules (they import :class:`StepResult` from here) and a step's heavy dependencies
-load only when a recipe uses it. Step names are the same in recipes, the CLI and the API.
+load only when a recipe uses it. Step names are those of :mod:`packshot.operations`, the
+same in recipes, the CLI, the API and reports; a former name (``remove``, ``isolate``) is
+read as the step's name now.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from packshot.errors import InputError, PackshotError
+from packshot.operations import OBJECT_REMOVAL, OPERATIONS, PRODUCT_ISOLATION, canonical
 
 ImageArray = npt.NDArray[np.uint8]
 
@@ -38,14 +41,20 @@ class StepResult:
 
 StepFn = Callable[[ImageArray, Mapping[str, Any]], StepResult]
 
-# name -> "module:function". The one place a step name is defined.
-_TABLE: dict[str, str] = {
-    "remove": "packshot.pipeline.repair:run_remove",
+# name -> "module:function" of the operations that are steps.
+_TARGETS: dict[str, str] = {
+    OBJECT_REMOVAL: "packshot.pipeline.repair:run_remove",
     "reference-inpaint": "packshot.pipeline.repair:run_reference_inpaint",
     "replace-background": "packshot.pipeline.repair:run_replace_background",
-    "isolate": "packshot.isolate.step:run",
+    PRODUCT_ISOLATION: "packshot.isolate.step:run",
     "recolor": "packshot.pipeline.recolor:run_recolor",
 }
+_TABLE: dict[str, str] = {name: _TARGETS[name] for name, op in OPERATIONS.items() if op.step}
+
+# The names fingerprints were made with before the steps took their operations' names:
+# a batch's finished outputs stay finished across the rename (a fingerprint is of what a
+# step does, and a name change changes nothing it does).
+_FINGERPRINT_NAMES = {OBJECT_REMOVAL: "remove", PRODUCT_ISOLATION: "isolate"}
 
 
 @dataclass(frozen=True)
@@ -59,9 +68,15 @@ class StepCall:
     # other machines), which import it by this path instead of looking the name up.
     target: str = field(default="", compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        # A former name (a recipe written for the last release) is the step's name now.
+        object.__setattr__(self, "name", canonical(self.name))
+
     @classmethod
     def resolved(cls, name: str, params: Mapping[str, Any]) -> StepCall:
-        """A call whose target is looked up now (raises for an unknown name)."""
+        """A call whose target is looked up now (raises for an unknown name); a former
+        name is the step's name now."""
+        name = canonical(name)
         check_step_name(name)
         return cls(name, params, _TABLE[name])
 
@@ -88,7 +103,7 @@ def step_names() -> list[str]:
 
 def check_step_name(name: str) -> None:
     """Raise :class:`InputError` naming the known steps when ``name`` is not one."""
-    if name in _TABLE:
+    if canonical(name) in _TABLE:
         return
     close = difflib.get_close_matches(name, list(_TABLE), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -101,7 +116,7 @@ def step_function(call: StepCall) -> StepFn:
         target = call.target
     else:
         check_step_name(call.name)
-        target = _TABLE[call.name]
+        target = _TABLE[canonical(call.name)]
     module, _, attr = target.partition(":")
     try:
         return cast(StepFn, getattr(importlib.import_module(module), attr))
@@ -131,4 +146,5 @@ def apply_steps(
 
 def steps_key(steps: Sequence[StepCall]) -> str:
     """A stable text of the steps, for fingerprints (re-run when a step changes)."""
-    return json.dumps([s.as_dict() for s in steps], sort_keys=True, default=str)
+    named = [{_FINGERPRINT_NAMES.get(s.name, s.name): dict(s.params)} for s in steps]
+    return json.dumps(named, sort_keys=True, default=str)

@@ -24,7 +24,7 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -810,6 +810,65 @@ def _written() -> str:
     return now.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _report_head(
+    records: Sequence[TargetRecord],
+    summary: Summary,
+    *,
+    title: str,
+    wall_s: float | None,
+    price: float,
+) -> dict[str, Any]:
+    totals = summary.totals
+    compute = summary.compute
+    return {
+        "title": title,
+        "done": sum(r.ok for r in records),
+        "held": sum(r.held for r in records),
+        "failed": sum(not r.ok and not r.held for r in records),
+        "verdicts": {v: totals[v] for v in VERDICTS},
+        "compute": {
+            "core_seconds": round(compute.core_seconds, 3),
+            "cutout_s": round(compute.cutout_s, 3),
+            "target_s": round(compute.target_s, 3),
+            "gate_s": round(compute.gate_s, 3),
+            "wall_s": None if wall_s is None else round(wall_s, 3),
+            "price_per_core_hour": price,
+            "cost": round(compute.cost(price), 8),
+        },
+        # Beside the hosted APIs' price of the same operations (packshot.cost).
+        "cost": batch_cost(r.info.get("compute", {}) for r in records),
+    }
+
+
+def _report_targets(records: Sequence[TargetRecord]) -> Iterator[dict[str, Any]]:
+    for r in records:
+        yield {
+            "sku": r.sku,
+            "target": r.target,
+            "source": r.source,
+            "state": r.state,
+            "output": r.output,
+            "bytes": r.bytes,
+            "error": r.error,
+            **r.info,
+        }
+
+
+def listing_report(
+    records: Sequence[TargetRecord],
+    *,
+    title: str = "packshot listing",
+    wall_s: float | None = None,
+    price: float | None = None,
+) -> dict[str, Any]:
+    """The document :func:`write_listing_report` writes as ``report.json``, as a value
+    (the HTTP listing's result carries it)."""
+    price = core_hour_price() if price is None else price
+    summary = summarize(records, price=price, wall_s=wall_s)
+    head = _report_head(records, summary, title=title, wall_s=wall_s, price=price)
+    return {**head, "targets": list(_report_targets(records))}
+
+
 def write_listing_report(
     records: Sequence[TargetRecord],
     out_dir: Path,
@@ -828,40 +887,8 @@ def write_listing_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     price = core_hour_price() if price is None else price
     summary = summarize(records, price=price, wall_s=wall_s)
-    totals = summary.totals
-    compute = summary.compute
-    head = {
-        "title": title,
-        "done": sum(r.ok for r in records),
-        "held": sum(r.held for r in records),
-        "failed": sum(not r.ok and not r.held for r in records),
-        "verdicts": {v: totals[v] for v in VERDICTS},
-        "compute": {
-            "core_seconds": round(compute.core_seconds, 3),
-            "cutout_s": round(compute.cutout_s, 3),
-            "target_s": round(compute.target_s, 3),
-            "gate_s": round(compute.gate_s, 3),
-            "wall_s": None if wall_s is None else round(wall_s, 3),
-            "price_per_core_hour": price,
-            "cost": round(compute.cost(price), 8),
-        },
-        # Beside the hosted APIs' price of the same operations (packshot.cost).
-        "cost": batch_cost(r.info.get("compute", {}) for r in records),
-    }
-    targets = (
-        {
-            "sku": r.sku,
-            "target": r.target,
-            "source": r.source,
-            "state": r.state,
-            "output": r.output,
-            "bytes": r.bytes,
-            "error": r.error,
-            **r.info,
-        }
-        for r in records
-    )
-    _write_json(out_dir / "report.json", head, "targets", targets)
+    head = _report_head(records, summary, title=title, wall_s=wall_s, price=price)
+    _write_json(out_dir / "report.json", head, "targets", _report_targets(records))
     rows, columns = listing_rows(records, out_dir, review_links)
     headers = {}
     for rec in records:
@@ -880,7 +907,7 @@ def write_listing_report(
 
 
 def write_cutout_report(
-    results: Sequence[ItemResult], out_dir: Path, *, title: str = "packshot cutout"
+    results: Sequence[ItemResult], out_dir: Path, *, title: str = "packshot background-removal"
 ) -> Path:
     """``report.json`` and ``index.html`` for a cutout batch; returns the HTML path.
 

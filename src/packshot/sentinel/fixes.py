@@ -107,7 +107,7 @@ def remove_text(subject: Subject, preset: Preset) -> Repair | None:
     """Text off the product (a price sticker, a watermark): on a colour canvas it is a
     separate part, dropped like any other; on a kept background the lines and the tags
     they are printed on are repainted from their surroundings, the product never used as
-    a source (the same sticker mask and inpainting as ``packshot remove --text``)."""
+    a source (the same sticker mask and inpainting as ``packshot tag-removal``)."""
     if preset.background == "white":
         return keep_largest(subject, preset)
     main = main_object(subject)

@@ -214,7 +214,22 @@ async def run_solution(solution: str, request: Request, key_id: Key) -> Response
     for key in ("width", "height", "model"):
         if key in info:
             headers[f"X-Packshot-{key.title()}"] = str(info[key])
+    headers.update(verdict_headers(first.get("gate")))
     return Response(data, media_type=first["media_type"], headers=headers)
+
+
+def verdict_headers(gate: dict[str, Any] | None) -> dict[str, str]:
+    """A marketplace image's gate verdict beside its bytes: ``X-Packshot-Verdict``
+    (deliver or fixed; a held one is answered 202 with JSON instead) and
+    ``X-Packshot-Checks``, each check as ``name=pass`` or ``name=fail``; every measured
+    value is in the job's JSON (``GET /v1/jobs/{X-Packshot-Job}``). None for an output no
+    market's rules apply to (a cutout, a repair)."""
+    if not gate:
+        return {}
+    checks = ", ".join(
+        f"{c['name']}={'pass' if c['passed'] else 'fail'}" for c in gate.get("checks", [])
+    )
+    return {"X-Packshot-Verdict": str(gate["verdict"]), "X-Packshot-Checks": checks}
 
 
 @router.get("/v1/jobs/{job_id}", tags=["operations"])

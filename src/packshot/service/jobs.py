@@ -138,7 +138,7 @@ def make_backend(settings: Settings) -> Backend:
 # The hosted operations each solution stands for (solutions without a hosted peer: none).
 HOSTED_OPERATIONS: dict[str, tuple[str, ...]] = {
     "background-removal": ("background-removal",),
-    "product-isolation": ("isolation",),
+    "product-isolation": ("product-isolation",),
     "background-color-fix": ("background-removal",),
     "replace-background": ("background-removal",),
     "smart-resize": ("smart-resize",),

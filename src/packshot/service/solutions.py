@@ -22,6 +22,7 @@ delivery and shown on the review page instead.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,7 +35,9 @@ from packshot.imageio import LoadedImage, encode_image, load_image
 from packshot.isolate.step import PARAMS as ISOLATE_PARAMS
 from packshot.isolate.step import run as run_isolate
 from packshot.models.salient import DEFAULT_ENSEMBLE
+from packshot.operations import OPERATIONS
 from packshot.ops.compose import ShadowParams, compose_on_color
+from packshot.ops.geometry import parse_box
 from packshot.pipeline.check import check_image
 from packshot.pipeline.cutout import cutout
 from packshot.pipeline.listing import (
@@ -48,7 +51,6 @@ from packshot.pipeline.repair import (
     SCENE_FIELDS,
     Background,
     load_mask,
-    parse_box,
     reference_inpaint,
     remove,
     replace_background,
@@ -64,6 +66,7 @@ from packshot.presets import (
     size_for_aspect,
 )
 from packshot.presets.colors import parse_color
+from packshot.report import listing_report
 from packshot.service.fields import (
     parse_bool,
     parse_choice,
@@ -262,7 +265,12 @@ def listing(req: RunRequest) -> RunResult:
     manifest = source.parent / "manifest.json"
     manifest.write_text(json.dumps([row]), encoding="utf-8")
     out_dir = req.work_dir / "out"
+    started = time.perf_counter()
     records = run_listing([manifest], presets, out_dir, model=req.cutout_model, workers=1)
+    # The report.json `packshot listing` writes, for this batch of one.
+    report = listing_report(
+        records, title=f"packshot listing {sku}", wall_s=time.perf_counter() - started
+    )
     alt = next((r.info["alt"] for r in records if r.info.get("alt")), None)
     files = []
     targets = []
@@ -288,7 +296,7 @@ def listing(req: RunRequest) -> RunResult:
     if failed and not files:
         raise InputError("; ".join(str(t["error"]) for t in failed))
     extra = {"alt": alt} if alt else {}
-    return RunResult(files, {"sku": sku, **extra, "targets": targets})
+    return RunResult(files, {"sku": sku, **extra, "targets": targets, "report": report})
 
 
 def _mask(req: RunRequest, width: int, height: int) -> Any:
@@ -299,7 +307,7 @@ def _mask(req: RunRequest, width: int, height: int) -> Any:
         mask = load_mask(req.load("mask").pixels, width, height, "mask")
     box = req.fields.get("box")
     if box is not None:
-        region = parse_box(box, width, height, "box")
+        region = parse_box(box, (height, width), "box")
         mask = np.zeros((height, width), bool) if mask is None else mask
         mask[region.slices] = True
     return mask
@@ -435,63 +443,25 @@ def sentinel(req: RunRequest) -> RunResult:
     return RunResult([], {"market": preset.name, "mask": mask_origin, **result.as_dict()})
 
 
+_HANDLERS: dict[str, Handler] = {
+    "background-removal": background_removal,
+    "product-isolation": product_isolation,
+    "background-color-fix": background_color_fix,
+    "replace-background": replace_background_solution,
+    "object-removal": object_removal,
+    "tag-removal": tag_removal,
+    "reference-inpaint": reference_inpaint_solution,
+    "recolor": recolor_solution,
+    "smart-resize": smart_resize,
+    "sentinel": sentinel,
+    "listing": listing,
+}
+# Too slow for one HTTP request: always a job (202 + job id).
+_ASYNCHRONOUS = frozenset({"listing"})
+
+# Names and summaries are the operations table's: the same names as the CLI and recipes.
 SOLUTIONS: dict[str, Solution] = {
-    s.name: s
-    for s in (
-        Solution(
-            "background-removal", "Cut out the most salient object (RGBA PNG).", background_removal
-        ),
-        Solution(
-            "product-isolation",
-            "Cut out the object named by 'prompt' (or inside 'box', under 'points').",
-            product_isolation,
-        ),
-        Solution(
-            "background-color-fix",
-            "Cutout on an exact 'color' (default white), optionally framed for a 'market'.",
-            background_color_fix,
-        ),
-        Solution(
-            "replace-background",
-            "Cutout placed into a 'reference' scene, a 'color' or a studio sweep.",
-            replace_background_solution,
-        ),
-        Solution(
-            "object-removal",
-            "Remove the object under 'mask' (or 'box') and inpaint.",
-            object_removal,
-        ),
-        Solution(
-            "tag-removal",
-            "Remove tags, watermarks and text and inpaint.",
-            tag_removal,
-        ),
-        Solution(
-            "reference-inpaint",
-            "Repaint the 'mask' (or 'box') region from a 'reference' image.",
-            reference_inpaint_solution,
-        ),
-        Solution(
-            "recolor",
-            "Recolour the garment to 'color' (or a 'reference' swatch; a print with 'pattern').",
-            recolor_solution,
-        ),
-        Solution(
-            "smart-resize",
-            "Reframe to 'aspect_ratio' at 'resolution' (1K/2K/4K) without cutting the product.",
-            smart_resize,
-        ),
-        Solution(
-            "sentinel",
-            "Score an image against a 'market''s rules (verdict and every check, no image).",
-            sentinel,
-        ),
-        Solution(
-            "listing",
-            "Every 'market' image for one photo (asynchronous); optional 'prompt' isolates "
-            "the product first, 'title' / 'alt' give the alt text.",
-            listing,
-            asynchronous=True,
-        ),
-    )
+    name: Solution(name, op.summary, _HANDLERS[name], asynchronous=name in _ASYNCHRONOUS)
+    for name, op in OPERATIONS.items()
+    if op.api
 }

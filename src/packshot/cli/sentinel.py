@@ -1,4 +1,4 @@
-"""``packshot check``: score image files against a marketplace's quality gate."""
+"""``packshot sentinel``: score image files against a marketplace's quality gate."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from packshot.cli.errors import fail, print_error
 from packshot.errors import PackshotError
 from packshot.pipeline.check import check_file
 from packshot.pipeline.recolor import parse_target
 from packshot.presets import get_preset
 
 out = Console()
-err = Console(stderr=True)
 
 
 def _swatch(value: str | None) -> tuple[int, int, int] | None:
@@ -48,8 +48,7 @@ def check(
         preset = get_preset(market)
         reference = _swatch(swatch)
     except PackshotError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(exc.exit_code) from None
+        raise fail(exc) from None
     verdicts = []
     for image in images:
         verdict = check_file(image, preset, ocr=ocr, swatch=reference)
@@ -57,7 +56,7 @@ def check(
         if as_json:
             continue
         if verdict.result is None:
-            err.print(f"[red]error:[/red] {escape(verdict.error or '')}", soft_wrap=True)
+            print_error(verdict.error or "")
             continue
         mark = "[green]pass[/green]" if verdict.passed else "[red]fail[/red]"
         out.print(

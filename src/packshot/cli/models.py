@@ -26,6 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from packshot import models
+from packshot.cli.errors import fail, print_error
 from packshot.errors import ModelError, PackshotError
 
 __all__ = ["models_app"]
@@ -42,12 +43,6 @@ def _stdout() -> Console:
 
 def _stderr() -> Console:
     return Console(stderr=True)
-
-
-def _fail(exc: PackshotError) -> typer.Exit:
-    # markup=False: messages contain [brackets] (TOML tables, lists) that are not markup.
-    _stderr().print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code=exc.exit_code)
 
 
 def _installed_state(spec: models.ModelSpec) -> tuple[bool, str, Path | None]:
@@ -87,7 +82,7 @@ def list_models(
         specs = [s for s in models.list_specs(task) if task or s.task != "sample-photo"]
         rows = [(spec, *_installed_state(spec)) for spec in specs]
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
     if json_output:
         data = [
@@ -155,7 +150,7 @@ def install_models(
         else:
             specs = [spec for spec in models.list_specs() if spec.default_for]
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
     err = _stderr()
     failures: list[PackshotError] = []
@@ -186,7 +181,7 @@ def install_models(
             err.print(f"{spec.name}: ok {path}", markup=False, highlight=False, soft_wrap=True)
 
     for failure in failures:
-        err.print(f"error: {failure}", markup=False, highlight=False, soft_wrap=True)
+        print_error(failure)
     if failures:
         raise typer.Exit(code=max(failure.exit_code for failure in failures))
 

@@ -9,11 +9,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from packshot.cli.errors import fail
 from packshot.errors import PackshotError
 
 keys_app = typer.Typer(help="API keys of the HTTP service (stored hashed).", no_args_is_help=True)
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DataDir = Annotated[
     Path | None,
@@ -26,11 +26,6 @@ DatabaseUrl = Annotated[
     str | None,
     typer.Option("--database-url", help="SQLAlchemy URL (default: SQLite in the data dir)."),
 ]
-
-
-def _fail(exc: PackshotError) -> typer.Exit:
-    err.print(f"error: {exc}", markup=False)
-    return typer.Exit(exc.exit_code)
 
 
 def serve(
@@ -65,7 +60,7 @@ def serve(
         )
         app = create_app(settings)
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -101,7 +96,7 @@ def keys_create(
     try:
         info, key = create_key(_store(data_dir, database_url), name)
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     out.print(
         f"created {info.id} ({info.name}); store this key now, it is not shown again:", markup=False
     )
@@ -116,7 +111,7 @@ def keys_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> Non
     try:
         keys = list_keys(_store(data_dir, database_url))
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     for k in keys:
         state = f"revoked {_when(k.revoked_at)}" if k.revoked_at else "active"
         out.print(f"{k.id}\t{k.name}\tcreated {_when(k.created_at)}\t{state}", markup=False)
@@ -134,5 +129,5 @@ def keys_revoke(
     try:
         info = revoke_key(_store(data_dir, database_url), key)
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     out.print(f"revoked {info.id} ({info.name})", markup=False)

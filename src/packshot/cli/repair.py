@@ -1,4 +1,4 @@
-"""``packshot remove``, ``packshot inpaint-reference``, ``packshot replace-background``.
+"""``packshot object-removal``, ``tag-removal``, ``reference-inpaint``, ``replace-background``.
 
 Each parses its arguments and calls the file form of :mod:`packshot.pipeline.repair`;
 a :class:`~packshot.errors.PackshotError` is printed as its message with its exit code.
@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from packshot.cli.errors import fail
 from packshot.errors import InputError, PackshotError
 from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.ops.scene import PLACEMENTS
@@ -23,15 +23,14 @@ from packshot.pipeline.repair import (
     replace_background_file,
 )
 
-__all__ = ["inpaint_reference_command", "remove_command", "replace_background_command"]
+__all__ = [
+    "inpaint_reference_command",
+    "remove_command",
+    "replace_background_command",
+    "tag_removal_command",
+]
 
-_err = Console(stderr=True)
 _out = Console()
-
-
-def _fail(exc: PackshotError) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    return typer.Exit(exc.exit_code)
 
 
 def _report(info: dict[str, Any], as_json: bool) -> None:
@@ -43,6 +42,10 @@ def _report(info: dict[str, Any], as_json: bool) -> None:
 
 
 _JSON = typer.Option("--json", help="Print what was done as JSON.")
+_INPAINTER = typer.Option(
+    "--model", help="auto, patchmatch, telea, or an inpainting model name / .onnx file."
+)
+_SEED = typer.Option("--seed", help="PatchMatch seed.")
 
 
 def remove_command(
@@ -54,13 +57,8 @@ def remove_command(
         bool,
         typer.Option("--text", help="Detect and remove text, price tags, stickers, watermarks."),
     ] = False,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model", help="auto, patchmatch, telea, or an inpainting model name / .onnx file."
-        ),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="PatchMatch seed.")] = 0,
+    model: Annotated[str | None, _INPAINTER] = None,
+    seed: Annotated[int, _SEED] = 0,
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
     """Remove an object, tag, sticker, watermark or text and fill in what was behind it."""
@@ -69,8 +67,19 @@ def remove_command(
             raise InputError("say what to remove: --mask MASK.png, --box x,y,w,h or --text")
         info = remove_file(image, out, mask=mask, box=box, text=text, model=model, seed=seed)
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     _report(info, as_json)
+
+
+def tag_removal_command(
+    image: Annotated[Path, typer.Argument(help="The photo.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output image file.")],
+    model: Annotated[str | None, _INPAINTER] = None,
+    seed: Annotated[int, _SEED] = 0,
+    as_json: Annotated[bool, _JSON] = False,
+) -> None:
+    """Find and remove price tags, stickers, watermarks and text (object-removal --text)."""
+    remove_command(image, out, text=True, model=model, seed=seed, as_json=as_json)
 
 
 def inpaint_reference_command(
@@ -102,7 +111,7 @@ def inpaint_reference_command(
             image, reference, out, mask=mask, box=box, mode=mode, texture_scale=texture_scale
         )
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     _report(info, as_json)
 
 
@@ -168,5 +177,5 @@ def replace_background_command(
             params["width"], params["height"] = int(w), int(h)
         info = replace_background_file(image, out, params)
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     _report(info, as_json)

@@ -13,15 +13,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from packshot.cli.errors import fail, print_error
 from packshot.errors import InputError, PackshotError
 from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.pipeline.recolor import MAX_DELTA_E, parse_target, recolor_file
 
 __all__ = ["recolor_command"]
 
-_err = Console(stderr=True)
 _out = Console()
 
 
@@ -94,8 +93,7 @@ def recolor_command(
             raise InputError('say what to make: --color "#1F3A5F" (repeatable) or --pattern FILE')
         targets = _outputs(image, out, colors, pattern)
     except PackshotError as exc:
-        _err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(exc.exit_code) from None
+        raise fail(exc) from None
     base: dict[str, Any] = {"keep_accents": keep_accents, "max_delta_e": max_delta_e}
     base["model"] = model
     for key, value in (("prompt", prompt), ("box", box), ("mask", mask)):
@@ -111,12 +109,7 @@ def recolor_command(
         try:
             info = recolor_file(image, target, params)
         except PackshotError as exc:
-            what = params.get("color", params.get("pattern"))
-            _err.print(
-                f"[red]error:[/red] {escape(str(what))}: {escape(str(exc))}",
-                highlight=False,
-                soft_wrap=True,
-            )
+            print_error(exc, str(params.get("color", params.get("pattern"))))
             worst = max(worst, exc.exit_code)
             continue
         held = info["verdict"] == "hold"

@@ -1,4 +1,4 @@
-"""``packshot isolate``: cut out the object a text, box or point prompt names."""
+"""``packshot product-isolation``: cut out the object a text, box or point prompt names."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from packshot.cli.errors import fail
 from packshot.errors import InputError, PackshotError
 from packshot.imageio import load_image, save_image
 from packshot.isolate import isolate
 from packshot.models.salient import DEFAULT_ENSEMBLE
 
-err = Console(stderr=True)
 out = Console()
 
 
@@ -63,8 +62,7 @@ def isolate_command(
         )
         save_image(result.alpha if mask_only else result.rgba, out_path)
     except PackshotError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(exc.exit_code) from None
+        raise fail(exc) from None
     if as_json:
         out.print(json.dumps(result.info()), highlight=False, markup=False, soft_wrap=True)
     else:

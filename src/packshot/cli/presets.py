@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from packshot import presets
+from packshot.cli.errors import fail
 from packshot.errors import PackshotError
 from packshot.presets import Preset
 
@@ -27,12 +28,6 @@ presets_app = typer.Typer(
 )
 
 _JSON_HELP = "Print JSON instead of a table."
-
-
-def _fail(exc: PackshotError) -> typer.Exit:
-    # markup=False: messages quote TOML tables ("[presets.shopify]") that are not markup.
-    Console(stderr=True).print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code=exc.exit_code)
 
 
 @presets_app.callback(invoke_without_command=True)
@@ -62,7 +57,7 @@ def show_command(
     try:
         preset = presets.get_preset(name)
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if json_output:
         typer.echo(json.dumps(preset.as_dict(), indent=2))
         return
@@ -78,7 +73,7 @@ def _list(json_output: bool) -> None:
     try:
         rows = presets.list_presets()
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if json_output:
         typer.echo(json.dumps([p.as_dict() for p in rows], indent=2))
         return

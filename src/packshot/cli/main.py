@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -10,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,13 +19,33 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from packshot import __version__
+from packshot.cli.errors import fail, print_error
+from packshot.cli.isolate import isolate_command
+from packshot.cli.models import models_app
+from packshot.cli.presets import presets_app
+from packshot.cli.recolor import recolor_command
+from packshot.cli.repair import (
+    inpaint_reference_command,
+    remove_command,
+    replace_background_command,
+    tag_removal_command,
+)
+from packshot.cli.sentinel import check
+from packshot.cli.service import keys_app, serve
 from packshot.cost import core_hour_price
 from packshot.errors import PackshotError, internal_error
-from packshot.isolate_cli import isolate_command
 from packshot.memory import tune_allocator
 from packshot.models.runtime import ENGINE_ENV, parse_engines
 from packshot.models.salient import DEFAULT_ENSEMBLE, ENSEMBLES
-from packshot.models_cli import models_app
+from packshot.operations import (
+    BACKGROUND_REMOVAL,
+    OBJECT_REMOVAL,
+    OPERATIONS,
+    PRODUCT_ISOLATION,
+    REFERENCE_INPAINT,
+    SENTINEL,
+    TAG_REMOVAL,
+)
 from packshot.pipeline.backends import BACKEND_ENV, RAY_ADDRESS_ENV, Backend, get_backend
 from packshot.pipeline.cutout import ItemResult, collect_sources, cutout_files
 from packshot.pipeline.listing import run_listing
@@ -33,17 +54,8 @@ from packshot.pipeline.recipe import load_recipe, run_recipe
 from packshot.pipeline.sources import Source, read_sources
 from packshot.pipeline.storage import state_dir
 from packshot.presets import parse_preset_names
-from packshot.presets_cli import presets_app
-from packshot.recolor_cli import recolor_command
-from packshot.repair_cli import (
-    inpaint_reference_command,
-    remove_command,
-    replace_background_command,
-)
 from packshot.report import write_cutout_report, write_listing_report
 from packshot.samples import fetch_samples
-from packshot.sentinel_cli import check
-from packshot.service_cli import keys_app, serve
 
 app = typer.Typer(
     name="packshot",
@@ -52,19 +64,45 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(models_app, name="models")
-app.add_typer(presets_app, name="presets")
-app.command("remove")(remove_command)
-app.command("inpaint-reference")(inpaint_reference_command)
-app.command("replace-background")(replace_background_command)
-app.command()(check)
-app.command("isolate")(isolate_command)
-app.command("recolor")(recolor_command)
-app.add_typer(keys_app, name="keys")
-app.command()(serve)
-
 err = Console(stderr=True)
 out = Console()
+
+Command = Callable[..., None]
+
+
+def _renamed(old: str, new: str, command: Command) -> Command:
+    """``command`` under its former name: the same parameters, and a note on stderr (never
+    on stdout, which scripts read) saying what it is called now."""
+
+    @functools.wraps(command)
+    def former(*args: Any, **kwargs: Any) -> None:
+        err.print(
+            f"note: `packshot {old}` is now `packshot {new}`; the old name goes in a later "
+            "release.",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        command(*args, **kwargs)
+
+    return former
+
+
+def operation_command(name: str) -> Callable[[Command], Command]:
+    """Register ``command`` as ``packshot NAME``, NAME from :mod:`packshot.operations` (the
+    API's and recipes' name too), and under each former name, hidden from ``--help``."""
+    op = OPERATIONS[name]
+    if not op.cli:
+        raise ValueError(f"{name!r} is not a command in packshot.operations")
+
+    def register(command: Command) -> Command:
+        app.command(op.name)(command)
+        for alias in op.aliases:
+            app.command(alias, hidden=True)(_renamed(alias, op.name, command))
+        return command
+
+    return register
+
 
 # EX_SOFTWARE (sysexits.h): a bug of ours, not a bad input (1-3 are the PackshotErrors').
 INTERNAL_EXIT_CODE = 70
@@ -88,12 +126,6 @@ RayAddressOption = typer.Option(
     envvar=RAY_ADDRESS_ENV,
     help="Ray cluster to join (host:port from `ray start --head`; default: a local Ray).",
 )
-
-
-def _fail(exc: PackshotError) -> typer.Exit:
-    # Messages name user paths ("shirt [blue].jpg"): escape them, and never hard-wrap them.
-    err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    return typer.Exit(exc.exit_code)
 
 
 def _version(value: bool) -> None:
@@ -124,7 +156,7 @@ def main(
         try:
             parse_engines(engine)
         except PackshotError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
         # Through the environment, so that batch worker processes run on it too.
         os.environ[ENGINE_ENV] = engine
     logging.basicConfig(
@@ -133,7 +165,6 @@ def main(
     )
 
 
-@app.command()
 def cutout(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders (walked).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
@@ -155,6 +186,15 @@ def cutout(
     html: Annotated[
         bool, typer.Option("--html", help="Also write OUT/index.html and OUT/report.json.")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            "-j",
+            min=1,
+            help="Worker processes (default 1: this one; each loads the models once).",
+        ),
+    ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Remove the background: writes OUT/<stem>.png (RGBA, or the mask with --mask-only)."""
@@ -180,11 +220,12 @@ def cutout(
                 mask_only=mask_only,
                 refine=not no_refine,
                 on_item=report,
+                workers=workers,
             )
         if html:
             page = write_cutout_report(results, out_dir)
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if not quiet:
         if html:
             out.print(f"report: {page}", highlight=False, markup=False, soft_wrap=True)
@@ -211,7 +252,6 @@ def _progress(total: int, label: str, *, enabled: bool) -> Iterator[Callable[[],
         yield lambda: progress.advance(task)
 
 
-@app.command()
 def listing(
     sources: Annotated[
         list[str],
@@ -247,7 +287,6 @@ def listing(
     _run_batch(batch, sources, out_dir, "listing", "packshot listing", where, quiet=quiet)
 
 
-@app.command("run")
 def run_command(
     recipe: Annotated[Path, typer.Argument(help="Recipe file (.yaml, .yml or .json).")],
     sources: Annotated[
@@ -333,7 +372,7 @@ def _run_batch(
             price=price,
         )
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if not quiet:
         done = sum(r.ok for r in records)
         held = sum(r.held for r in records)
@@ -350,7 +389,6 @@ def _run_batch(
         raise typer.Exit(1)
 
 
-@app.command()
 def samples(
     dest: Annotated[Path, typer.Argument(help="Folder to copy the sample photos into.")],
     name: Annotated[
@@ -361,9 +399,28 @@ def samples(
     try:
         paths = fetch_samples(dest, name)
     except PackshotError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     for path in paths:
         out.print(str(path), highlight=False, markup=False, soft_wrap=True)
+
+
+# In the order `packshot --help` lists them: the batch commands, the single-image ones,
+# then the tools around them.
+operation_command(BACKGROUND_REMOVAL)(cutout)
+operation_command("listing")(listing)
+app.command("run")(run_command)
+operation_command(PRODUCT_ISOLATION)(isolate_command)
+operation_command(OBJECT_REMOVAL)(remove_command)
+operation_command(TAG_REMOVAL)(tag_removal_command)
+operation_command(REFERENCE_INPAINT)(inpaint_reference_command)
+operation_command("replace-background")(replace_background_command)
+operation_command("recolor")(recolor_command)
+operation_command(SENTINEL)(check)
+app.command()(samples)
+app.add_typer(models_app, name="models")
+app.add_typer(presets_app, name="presets")
+app.command()(serve)
+app.add_typer(keys_app, name="keys")
 
 
 def run() -> None:
@@ -372,14 +429,10 @@ def run() -> None:
     try:
         app()
     except PackshotError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        print_error(exc)
         sys.exit(exc.exit_code)
     except Exception as exc:
         where = "packshot " + " ".join(sys.argv[1:2])
         message = f"error: {internal_error(where, exc)}"
         err.print(message, highlight=False, markup=False, soft_wrap=True)
         sys.exit(INTERNAL_EXIT_CODE)
-
-
-if __name__ == "__main__":
-    run()
