@@ -83,13 +83,19 @@ def _line(
     return int(x0), int(y0), int(x1), int(y1)
 
 
-def poster(photo: Image.Image, index: int, size: tuple[int, int]) -> tuple[Image.Image, list]:
-    """One poster on ``photo`` (covering ``size``) and its text lines' boxes."""
+def _cover(photo: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """``photo`` scaled to cover ``size`` and cropped to it, centred."""
     w, h = size
     s = max(w / photo.width, h / photo.height)
     big = photo.resize((round(photo.width * s) + 1, round(photo.height * s) + 1), Image.LANCZOS)
     left, top = (big.width - w) // 2, (big.height - h) // 2
-    im = big.crop((left, top, left + w, top + h))
+    return big.crop((left, top, left + w, top + h))
+
+
+def poster(photo: Image.Image, index: int, size: tuple[int, int]) -> tuple[Image.Image, list]:
+    """One poster on ``photo`` (covering ``size``) and its text lines' boxes."""
+    w, h = size
+    im = _cover(photo, size)
     draw = ImageDraw.Draw(im)
     rng = np.random.default_rng(index)
     boxes = []
@@ -133,7 +139,8 @@ def poster(photo: Image.Image, index: int, size: tuple[int, int]) -> tuple[Image
 
 def posters(dest: Path) -> list[Path]:
     """Posters on the sample photos (portrait 1600x2000 and landscape 2000x1400) with a
-    ``<name>.json`` of their text lines next to each."""
+    ``<name>.json`` of their text lines and ``<name>.clean.png``, the photo without the
+    text, next to each."""
     dest.mkdir(parents=True, exist_ok=True)
     out = []
     for i, (name, path) in enumerate(sorted(_samples().items())):
@@ -142,6 +149,7 @@ def posters(dest: Path) -> list[Path]:
         im, boxes = poster(photo, i, size)
         target = dest / f"poster-{name}.png"
         im.save(target)
+        _cover(photo, size).save(target.with_suffix(".clean.png"))
         target.with_suffix(".json").write_text(json.dumps({"lines": boxes}))
         out.append(target)
     return out

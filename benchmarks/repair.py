@@ -208,24 +208,35 @@ def bench_posters(views: Path | None) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from reframe_data import posters
 
-    print(f"\n{'poster':24s} {'lines':>5} {'before':>6} {'after':>5} {'hole %':>6} {'s':>6}")
-    before = after = 0
+    print(f"\n{'poster':24s} {'lines':>5} {'before':>6} {'after':>5} {'clean':>5} "
+          f"{'hole %':>6} {'s':>6}")  # fmt: skip
+    before = after = texture = 0
     with tempfile.TemporaryDirectory() as tmp:
         for path in posters(Path(tmp)):
             rgb = np.asarray(Image.open(path).convert("RGB"))
             lines = json.loads(path.with_suffix(".json").read_text())["lines"]
-            b = _found(lines, detect_text_all_scales(rgb))
+            found = detect_text_all_scales(rgb)
+            b = _found(lines, found)
             result, seconds = _timed(lambda rgb=rgb: remove(rgb, text=True))
-            a = _found(lines, detect_text_all_scales(result.rgb))
-            before, after = before + b, after + a
-            print(f"{path.stem:24s} {len(lines):5d} {b:6d} {a:5d} "
+            left = detect_text_all_scales(result.rgb)
+            a = _found(lines, left)
+            # Where the photo itself reads as text (fur, a patterned dress) to the detector,
+            # a line's place is "found" after any removal: counted apart.
+            clean = np.asarray(Image.open(path.with_suffix(".clean.png")).convert("RGB"))
+            busy = [ln for ln in lines if _found([ln], detect_text_all_scales(clean))]
+            c = sum(_found([ln], left) for ln in busy)
+            before, after, texture = before + b, after + a, texture + c
+            print(f"{path.stem:24s} {len(lines):5d} {b:6d} {a:5d} {c:5d} "
                   f"{100 * result.mask.mean():6.1f} {seconds:6.2f}")  # fmt: skip
             if views is not None:
                 Image.fromarray(result.rgb).save(views / f"{path.stem}-removed.png")
     share = after / max(before, 1)
-    verdict = "meets" if share <= 0.10 else "misses"
+    text_share = (after - texture) / max(before, 1)
+    verdict = "meets" if text_share <= 0.10 else "misses"
     print(f"posters: OCR finds {after} of the {before} lines it found before ({share:.0%}); "
-          f"target <= 10%: {verdict}")  # fmt: skip
+          f"{texture} of those are where it reads text in the photo without the poster's "
+          f"text too ('clean'); without them {after - texture} ({text_share:.0%}): target "
+          f"<= 10%: {verdict}")  # fmt: skip
 
 
 def main() -> None:

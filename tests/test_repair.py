@@ -25,11 +25,11 @@ from packshot.imageio import load_image, save_image
 from packshot.models.text import detect_text
 from packshot.ops.compose import ShadowParams, contact_shadow
 from packshot.ops.geometry import Box
-from packshot.ops.inpaint import SEAM_LIMIT, STRUCTURE_LIMIT, fill_quality, inpaint
+from packshot.ops.inpaint import SEAM_LIMIT, STRUCTURE_LIMIT, dilate, fill_quality, inpaint
 from packshot.ops.matte import to_rgba
 from packshot.ops.reference import ReferenceMatchError, inpaint_from_reference
 from packshot.ops.scene import SceneParams, cover, place_in_scene, studio_gradient
-from packshot.ops.sticker import sticker_mask
+from packshot.ops.sticker import glyph_mask, sticker_mask
 from packshot.pipeline.repair import remove, replace_background
 from packshot.pipeline.steps import StepCall, StepError, apply_steps
 from packshot.samples import sample_path
@@ -533,3 +533,46 @@ def test_cli_commands(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "x,y,w,h" in bad.output
     bad = runner.invoke(app, ["replace-background", str(src), "--size", "big", "-o", str(out)])
     assert bad.exit_code == 2 and "WIDTHxHEIGHT" in bad.output
+
+
+def _headline(rgb: Image.Image | npt.NDArray[np.uint8], text: str, y: int, size: int):  # type: ignore[no-untyped-def]
+    """``text`` as display type (white, black outline) centred at row ``y``; the image and
+    the pixels the letters changed."""
+    im = Image.fromarray(np.asarray(rgb)).copy()
+    font = ImageFont.load_default(size=size)
+    width = ImageDraw.Draw(im).textbbox((0, 0), text, font=font)[2]
+    ImageDraw.Draw(im).text(((im.width - width) // 2, y), text, font=font, fill=(255, 255, 255),
+                            stroke_width=max(2, size // 14), stroke_fill=(20, 20, 20))  # fmt: skip
+    out = np.asarray(im)
+    return out, sticker_pixels(np.asarray(rgb), out)
+
+
+def test_a_headline_across_a_face_is_removed_letter_by_letter() -> None:
+    # A poster's headline over the astronaut's face: its box covers the face from brow to
+    # chin. Repainting the box painted the face away; only the letters are repainted now,
+    # and a line this large (over 8% of the photo) is removed at all.
+    rgb = photo("astronaut")
+    h = rgb.shape[0]
+    poster, letters = _headline(rgb, "SALE", round(0.06 * h), round(0.2 * h))
+    [line] = [Box(*t.box) for t in detect_text(poster) if Box(*t.box).height > 0.1 * h]
+    mask = sticker_mask(poster, [line])
+    assert mask[letters].mean() > 0.97
+    between = np.zeros_like(letters)
+    between[line.slices] = True
+    between &= ~dilate(letters, round(0.06 * line.height))
+    assert mask[between].mean() < 0.25, mask[between].mean()  # the face between the letters
+    result = remove(poster, text=True)
+    assert result.mask[letters].mean() > 0.97
+    assert not any(b.height > 0.1 * h for b in (Box(*t.box) for t in detect_text(result.rgb)))
+    assert np.array_equal(result.rgb[~result.mask], poster[~result.mask])
+    save_image(result.rgb, OUT / "headline-removed.png")
+
+
+def test_texture_boxed_as_text_is_not_repainted_as_letters() -> None:
+    # A box on a texture holds no flat ink colour rarer inside than around it.
+    rng = np.random.default_rng(3)
+    grain = cv2.GaussianBlur(rng.integers(0, 256, (400, 600, 3), dtype=np.uint8), (0, 0), 1)
+    box = Box(100, 100, 500, 300)
+    assert glyph_mask(np.ascontiguousarray(grain), box) is None
+    # ...and such a large box is left alone rather than repainted whole.
+    assert not sticker_mask(np.ascontiguousarray(grain), [box]).any()

@@ -22,7 +22,7 @@ from packshot.ops.geometry import Box
 from packshot.ops.inpaint import dilate
 from packshot.ops.matte import fill_enclosed_holes
 
-__all__ = ["sticker_mask"]
+__all__ = ["glyph_mask", "sticker_mask"]
 
 ImageArray = npt.NDArray[np.uint8]
 BoolArray = npt.NDArray[np.bool_]
@@ -36,6 +36,15 @@ _MAX_GROWTH = 12.0
 _WINDOW = 2.0
 """The patch may extend this many box heights beyond the text box on each side."""
 
+
+DISPLAY_HEIGHT = 40
+"""Text boxes at least this tall (pixels) are display type: repainted letter by letter
+(:func:`glyph_mask`), not as a box."""
+
+_FLAT_STD = 10.0
+"""A display line's patch must be flat: the largest per-channel standard deviation of its
+colour at most this. A printed tag is one colour; a face or a bow under a headline is
+about that colour too but shaded, and taking it for the tag would paint it away."""
 
 _MIN_RING_SHARE = 0.4
 """Share of the ring around the letters that must be the patch's colour. A tag hugging its
@@ -60,7 +69,7 @@ def _grow(box: Box, pad: int, width: int, height: int) -> Box:
     )
 
 
-def _patch(rgb: ImageArray, box: Box, pad: int) -> BoolArray | None:
+def _patch(rgb: ImageArray, box: Box, pad: int, flat: bool = False) -> BoolArray | None:
     """The solid patch around ``box`` in full-image coordinates, or None when the colour
     region is not bounded (no patch: the text is on the open background)."""
     height, width = rgb.shape[:2]
@@ -101,6 +110,8 @@ def _patch(rgb: ImageArray, box: Box, pad: int) -> BoolArray | None:
         return None
     if int(region.sum()) > _MAX_GROWTH * box.width * box.height:
         return None  # far larger than any tag around a line of text: not a patch
+    if flat and float(crop[region].std(axis=0).max()) > _FLAT_STD:
+        return None  # shaded (a face, a fabric): the scene behind a headline, not a tag
     region[iy0:iy1, ix0:ix1] = True
     # Every hole the patch encloses is its lettering.
     region = fill_enclosed_holes(region, region.astype(np.float32), np.inf, 0.0)
@@ -115,6 +126,7 @@ def sticker_mask(
     *,
     pad: float = 0.3,
     grow: int = 3,
+    max_box_share: float = 0.08,
 ) -> BoolArray:
     """The pixels to repaint to remove the text in ``boxes`` and the patches it is on.
 
@@ -125,6 +137,13 @@ def sticker_mask(
             letters; anti-aliasing and JPEG ringing reach further).
         grow: the final mask is dilated by this many pixels (a patch's soft border, its
             drop shadow).
+        max_box_share: a box larger than this share of the image is repainted only
+            letter by letter (see :func:`glyph_mask`), never whole nor with a patch: the
+            detector calls a studio wall's grain "text" too.
+
+    A line on a solid patch takes the patch; a display line (at least
+    :data:`DISPLAY_HEIGHT` px tall) on the open photo takes its letters only; any other
+    line its grown box.
 
     Returns:
         ``bool`` HxW; all False for no boxes.
@@ -141,9 +160,127 @@ def sticker_mask(
         if box.width <= 0 or box.height <= 0:
             continue
         p = max(2, round(pad * box.height))
-        patch = _patch(rgb[..., :3], box, p)
+        display = box.height >= DISPLAY_HEIGHT
+        # A box over ``max_box_share`` is lettering or nothing: on a "patch" it is a wall.
+        big = box.width * box.height > max_box_share * width * height
+        patch = None if big else _patch(rgb[..., :3], box, p, flat=display)
         grown = _grow(box, p, width, height)
-        mask[grown.slices] = True
         if patch is not None:
+            mask[grown.slices] = True
             mask |= patch
+            continue
+        if display:
+            glyphs = glyph_mask(rgb, box)
+            if glyphs is not None:
+                mask |= glyphs
+                # Behind the letters one flat colour: a tag the ring strayed off (a pill
+                # hugging its price), repainted whole; a scene (a face, fur) is kept.
+                behind = rgb[box.slices][..., :3][~glyphs[box.slices]].astype(np.float32)
+                if not big and behind.size and float(behind.std(axis=0).max()) <= _FLAT_STD:
+                    mask[grown.slices] = True
+                continue
+        if not big:
+            mask[grown.slices] = True
     return dilate(mask, grow) if mask.any() else mask
+
+
+_INK_TOLERANCE = 24.0
+"""Colour distance (max over channels) within which a pixel has a line's ink colour."""
+
+_INK_RARITY = 2.0
+"""An ink colour is at least this many times commoner inside the line's box than in the
+ring of photo around it (and covers at least :data:`_INK_MIN_SHARE` of the box)."""
+
+_INK_MIN_SHARE = 0.03
+
+_INK_SECOND = 1.2
+"""A second ink colour is at least this much commoner inside the box than around it."""
+
+_INK_REACH = 0.08
+"""...and lies within this share of the line's height from the first one: at least
+:data:`_INK_BESIDE` of its pixels in the box."""
+
+_INK_BESIDE = 0.85
+
+_INK_OUTSIDE = 0.1
+"""A region of an ink colour with more than this share of its pixels outside the line's
+(padded) box is not a letter."""
+
+_INK_SHARE = (0.06, 0.8)
+"""Share of a display line's box its ink covers: a headline's strokes, outlines and
+counters fill a good part of the box but never all of it; outside this range what the
+detector boxed is not lettering (a textured wall, a grille) and is left alone."""
+
+
+def glyph_mask(rgb: ImageArray, box: Box, *, grow: int | None = None) -> BoolArray | None:
+    """The letters of one display line in ``box`` (and their outline and glow), in
+    full-image coordinates; None when the box does not hold lettering (see
+    :data:`_INK_SHARE`).
+
+    A headline over a photo covers a face, a bow, a horizon: repainting its whole box
+    paints those away. Only the strokes are repainted, so what shows between the letters
+    stays and anchors the fill. Display type is set in one or two flat colours (a fill, an
+    outline) that the scene around the line hardly has: the colours far commoner inside the
+    box than in the ring of photo around it (see :data:`_INK_RARITY`) are the ink, and the
+    holes the ink encloses (a letter's fill inside its outline, its counters) are ink too.
+    A face behind the letters is shaded and continues past the box, so it is neither.
+    """
+    height, width = rgb.shape[:2]
+    pad = max(2, round(0.15 * box.height))
+    ring = max(4, round(0.3 * box.height))
+    inner = _grow(box, pad, width, height)
+    window = _grow(inner, ring, width, height)
+    crop = rgb[window.slices][..., :3].astype(np.float32)
+    inside = np.zeros(crop.shape[:2], bool)
+    inside[
+        inner.y0 - window.y0 : inner.y1 - window.y0, inner.x0 - window.x0 : inner.x1 - window.x0
+    ] = True
+    if inside.all():
+        return None  # no photo around the line to tell its ink from
+    q = (crop // 32).astype(np.int32)
+    code = (q[..., 0] * 8 + q[..., 1]) * 8 + q[..., 2]
+    share_in = np.bincount(code[inside], minlength=512) / max(1, int(inside.sum()))
+    share_out = np.bincount(code[~inside], minlength=512) / max(1, int((~inside).sum()))
+    rarity = np.where(share_in >= _INK_MIN_SHARE, share_in / (share_out + 1e-3), 0.0)
+    best = int(rarity.argmax())
+    if rarity[best] < _INK_RARITY:
+        return None
+
+    def near(bin_: int) -> BoolArray:
+        colour = np.median(crop[inside & (code == bin_)], axis=0)
+        similar = (np.abs(crop - colour).max(axis=2) <= _INK_TOLERANCE).astype(np.uint8)
+        # A letter lies within its line's box; a region of the ink's colour that goes on
+        # past the box (a windscreen, dark hair) is the scene.
+        count, labels = cv2.connectedComponents(similar, connectivity=8)
+        total = np.bincount(labels.ravel(), minlength=count)
+        outside = np.bincount(labels[~inside], minlength=count)
+        letter = outside <= _INK_OUTSIDE * total
+        letter[0] = False
+        return np.asarray(letter[labels] & inside)
+
+    # The rarest colour around the line is the ink (an outline, or the letters' own
+    # colour). A second colour (a fill inside an outline, an outline round a fill) counts
+    # only next to it: the scene is about that colour too in places (a white bow under
+    # white letters), and only the part touching the letters goes with them.
+    ink = near(best)
+    reach = max(2, round(_INK_REACH * box.height))
+    beside = dilate(ink, reach)
+    for other in np.flatnonzero(rarity >= _INK_SECOND):
+        if other == best:
+            continue
+        pixels = near(int(other))
+        # An outline (or the fill inside one) lies wholly beside the first ink; a face or a
+        # fabric of about that colour goes on past it.
+        if (pixels & beside).sum() >= _INK_BESIDE * max(1, int(pixels.sum())):
+            ink |= pixels & beside
+    if not ink.any():
+        return None
+    # Counters and a letter's fill inside its outline: holes the strokes enclose.
+    ink = fill_enclosed_holes(ink, ink.astype(np.float32), np.inf, 0.0)
+    share = float(ink[inside].mean())
+    if not _INK_SHARE[0] <= share <= _INK_SHARE[1]:
+        return None
+    out = np.zeros((height, width), bool)
+    out[window.slices] = ink
+    radius = max(2, round(0.04 * box.height)) if grow is None else grow
+    return dilate(out, radius)

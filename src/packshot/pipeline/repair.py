@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
@@ -30,7 +31,7 @@ from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.operations import OBJECT_REMOVAL
 from packshot.ops.compose import ShadowParams
 from packshot.ops.geometry import Box, parse_box
-from packshot.ops.inpaint import Filler, FillQuality, Method, inpaint
+from packshot.ops.inpaint import Filler, FillQuality, Method, dilate, inpaint
 from packshot.ops.matte import composite_on_color
 from packshot.ops.reference import Mode, ReferenceFilled, inpaint_from_reference
 from packshot.ops.scene import (
@@ -67,9 +68,14 @@ ImageArray = npt.NDArray[np.uint8]
 BoolArray = npt.NDArray[np.bool_]
 Background = ImageArray | tuple[int, int, int] | Literal["studio"]
 
-_MAX_TEXT_SHARE = 0.08
-"""Text boxes covering more of the photo than this are not removed (detector false hits)."""
-_MAX_TEXT_HEIGHT = 0.2
+_MAX_TEXT_SHARE = 0.25
+"""Text boxes covering more of the photo than this are not removed: a poster's headline
+takes up to about a fifth of it; a larger box is the scene's own lettering (a studio
+wall's logo behind a car, which the fill would take the car with) or a detector's false
+hit. A display line up to this size is repainted letter by letter (:func:`sticker_mask`)."""
+_GROUP_GAP = 12
+"""Holes of removed text closer than this many pixels are filled together."""
+_MAX_TEXT_HEIGHT = 0.3
 """Text boxes taller than this share of the photo's height are not removed."""
 
 
@@ -220,8 +226,22 @@ def remove(
     method, filler = _filler(model)
     if not hole.any():
         return Removal(rgb.copy(), hole, "none", boxes, FillQuality(0.0, 1.0))
-    filled = inpaint(rgb, hole, method=method, filler=filler, protect=protect, seed=seed)
-    return Removal(filled.rgb, hole, filled.method, boxes, filled.quality)
+    if not boxes:
+        filled = inpaint(rgb, hole, method=method, filler=filler, protect=protect, seed=seed)
+        return Removal(filled.rgb, hole, filled.method, boxes, filled.quality)
+    # Lines of text lie apart (a headline at the top, small print at the bottom): one fill
+    # over their common box would copy from anywhere between them (a mouth into a bow), so
+    # each group of nearby holes is filled from its own surroundings.
+    count, labels = cv2.connectedComponents(dilate(hole, _GROUP_GAP).astype(np.uint8))
+    out, methods, worst = rgb, set[str](), FillQuality(0.0, 0.0)
+    for label in range(1, count):
+        part = hole & (labels == label)
+        filled = inpaint(out, part, method=method, filler=filler, protect=protect, seed=seed)
+        out = filled.rgb
+        methods.add(filled.method)
+        q = filled.quality
+        worst = FillQuality(max(worst.structure, q.structure), max(worst.seam, q.seam))
+    return Removal(out, hole, "+".join(sorted(methods)), boxes, worst)
 
 
 # --------------------------------------------------------------------------- reference
