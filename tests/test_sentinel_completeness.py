@@ -138,6 +138,27 @@ def test_disagreement_with_the_independent_opinion_fails() -> None:
     assert isinstance(wrong.value, float) and wrong.value < 0.6
 
 
+def test_another_salient_thing_apart_from_the_product_is_no_disagreement() -> None:
+    """On a busy photo the independent pass also sees a face or a cup beside the product:
+    the mask is compared with the parts of the pass that overlap it (a right cutout was
+    held at IoU 0.5 when the pass's other object counted)."""
+    scene = C.scene(TEDDY)
+    h, w = scene.alpha.shape
+    other = np.zeros((h, w), np.float32)
+    ys, xs = np.nonzero(scene.alpha > 0.5)
+    # Other objects, together bigger than the bear, either side of it and apart from it.
+    other[:, : max(1, int(xs.min()) - 10)] = 1.0
+    other[:, int(xs.max()) + 10 :] = 1.0
+    other[: int(ys.min()), :] = 0.0
+    assert other.sum() > scene.alpha.sum()
+    opinion = Evidence(scene.rgb, np.maximum(scene.alpha, other))
+    right = judge(scene, scene.alpha, "mask_agreement", opinion)
+    assert right.passed, right.detail
+    _, head = cut_of(TEDDY, "no-body")
+    wrong = judge(scene, head, "mask_agreement", opinion)
+    assert not wrong.passed, wrong.detail
+
+
 def test_a_mask_much_smaller_than_the_localizer_box_fails() -> None:
     scene = C.scene(TEDDY)
     ys, xs = np.nonzero(scene.alpha > 0.5)

@@ -15,7 +15,8 @@ and measure whether the object goes on where the mask stops:
   its length as a share of the mask's longer side. On a plain backdrop the product's
   contact and cast shadows (:attr:`Completeness.shadow`) are no missing part.
 * ``mask_agreement``: the IoU of the mask with an independent opinion (U-2-Net-p on the
-  mirrored photo, which no default ensemble member sees).
+  mirrored photo, which no default ensemble member sees): the parts of it that overlap
+  the mask.
 * ``shape_sanity``: shreds and pieces (parts of the mask over 0.2% of its area), and the
   mask's box against the class-agnostic localizer's box around it (a mask much smaller
   than the object the localizer sees is a part of it).
@@ -366,7 +367,12 @@ class Completeness:
                 sides.append(side)
         agreement = None
         if self.opinion is not None:
-            other = self.opinion > 0.5
+            # The opinion of this object: the parts of the independent pass that overlap
+            # the mask. Another salient thing apart from it on a busy photo (a face, a cup)
+            # is no disagreement about this one.
+            _, parts = cv2.connectedComponents((self.opinion > 0.5).view(np.uint8), connectivity=8)
+            mine = np.unique(parts[mask])
+            other = np.isin(parts, mine[mine > 0])
             union = int(np.count_nonzero(mask | other))
             agreement = float(np.count_nonzero(mask & other)) / max(union, 1)
         _, _, pstats, _ = cv2.connectedComponentsWithStats(m8, connectivity=8)

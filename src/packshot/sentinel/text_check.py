@@ -31,7 +31,7 @@ other source has.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -138,6 +138,16 @@ def strokes_beyond(subject: Subject, box: Box, main: BoolArray) -> tuple[int, in
     return int(np.count_nonzero((contrast >= STROKE_CONTRAST) & beyond)), searched
 
 
+def on_product(boxes: Sequence[TextBox], main: BoolArray) -> Iterator[tuple[TextBox, Box]]:
+    """The lines (from the detector's own box threshold) whose box lies mostly on the main
+    object; the others are the text check's."""
+    for t in boxes:
+        box = Box(*t.box)
+        region = main[box.slices]
+        if t.score >= WATERMARK_MIN_SCORE and region.size and region.mean() >= INSIDE_SHARE:
+            yield t, box
+
+
 def watermark(
     subject: Subject, boxes: Sequence[TextBox], main: BoolArray | None = None
 ) -> CheckResult:
@@ -146,13 +156,7 @@ def watermark(
     main = main_object(subject) if main is None else main
     across: list[tuple[TextBox, int]] = []
     printed = 0
-    for t in boxes:
-        box = Box(*t.box)
-        region = main[box.slices]
-        if t.score < WATERMARK_MIN_SCORE or region.size == 0:
-            continue
-        if float(region.mean()) < INSIDE_SHARE:
-            continue  # off the product: the text check's
+    for t, box in on_product(boxes, main):
         strokes, _ = strokes_beyond(subject, box, main)
         needed = max(MIN_STROKE_PIXELS, STROKE_PER_SIDE * min(box.width, box.height))
         if strokes >= needed:
@@ -190,13 +194,7 @@ def sticker(
     main = main_object(subject) if main is None else main
     area = max(int(np.count_nonzero(main)), 1)
     found: list[tuple[TextBox, int, float]] = []
-    for t in boxes:
-        box = Box(*t.box)
-        region = main[box.slices]
-        if t.score < WATERMARK_MIN_SCORE or region.size == 0:
-            continue
-        if float(region.mean()) < INSIDE_SHARE:
-            continue  # off the product: the text check's
+    for t, box in on_product(boxes, main):
         for patch in island_patches(subject.rgb, box, main):
             px = int(np.count_nonzero(patch))
             if px > ISLAND_MAX_AREA * area:
