@@ -12,9 +12,9 @@ A preset's ``[presets.NAME.gate]`` table::
 
 Without a table the checks follow from the preset: background checks for white presets,
 frame fill when ``min_fill`` is set, cut-off for white presets (else the ``product-uncut``
-rule), text for ``no-text``/``no-watermark`` rules (and stickers stuck on the product for
-white presets), watermark for ``no-watermark``, objects for ``single-product``/``no-props``,
-seams and composition for presets that extend the photo.
+rule), text for ``no-text``/``no-watermark`` rules, watermark for ``no-watermark``,
+objects for ``single-product``/``no-props``, seams and composition for presets that
+extend the photo.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ CHECKS: Mapping[str, str] = MappingProxyType(
         "file_size": "encoded bytes (max; the preset's max_bytes)",
         "text": "text lines outside the product (max)",
         "watermark": "text lines running across the product onto the background (max)",
-        "sticker": "text lines on a sticker stuck onto the product (max)",
+        "sticker": "text lines on a sticker stuck onto the product (max; opt-in)",
         "multiple_objects": "separate objects (max)",
         "mask_confidence": "uncertain share of the product's matte (max)",
         "completeness": "area the photo's object has beyond the mask / the mask's area (max)",
@@ -180,8 +180,6 @@ def derived_checks(
         names.append("text")
     if "no-watermark" in rules:
         names.append("watermark")
-    if background == "white" and {"no-text", "no-watermark"} & set(rules):
-        names.append("sticker")
     if {"single-product", "no-props"} & set(rules):
         names.append("multiple_objects")
     names += ["colour_fidelity", "sharpness"]
