@@ -4,7 +4,7 @@ Objects are drawn with a known alpha (a teddy bear with a fur edge and a sweater
 handbag and a mug with thin handles, headphones with a cable, a boxed product, a bottle, a
 car, a person whose clothes cover the body) and textured with patches of the registry's
 sample photos (MIT / CC0 files inside PyPI wheels, see ``sample-*`` in catalog.toml). They
-are set on a studio white (with the falloff, noise and contact shadow of a real sweep) or
+are set on a studio white (with the falloff, noise, contact and cast shadows of a real sweep) or
 on a crop of another sample photo, placed whole or cut by the photo's frame.
 
 Each scene yields cutouts to judge, each labelled right or wrong:
@@ -274,6 +274,32 @@ def _backdrop(name: str, h: int, w: int, rng: np.random.Generator) -> FloatArray
     return cv2.GaussianBlur(out, (0, 0), sigma) if sigma > 0.3 else out
 
 
+def _floor_shadow(solid: npt.NDArray[np.bool_], index: int) -> FloatArray:
+    """How much light the product takes from the floor: a dense contact shadow under its
+    base and, in half the scenes, a cast shadow (its silhouette squashed and sheared along
+    the floor by a side light), each soft-edged. Its own generator, so the objects and
+    cutouts stay those of the scenes without it."""
+    rng = np.random.default_rng(3000 + index)
+    h, w = solid.shape
+    ys, xs = np.nonzero(solid)
+    if len(ys) == 0:
+        return np.zeros((h, w), np.float32)
+    bottom = int(ys.max())
+    base = xs[ys >= bottom - max(2, round(0.04 * (bottom - ys.min())))]
+    contact = np.zeros((h, w), np.float32)
+    cx, half = (base.min() + base.max()) / 2, (base.max() - base.min()) / 2 * rng.uniform(1.0, 1.3)
+    axes = (max(3, round(half)), max(3, round(h * rng.uniform(0.012, 0.025))))
+    cv2.ellipse(contact, (round(cx), bottom), axes, 0, 0, 360, 1.0, -1)
+    contact = cv2.GaussianBlur(contact, (0, 0), rng.uniform(3.0, 7.0)) * rng.uniform(0.25, 0.45)
+    cast = np.zeros((h, w), np.float32)
+    if rng.random() < 0.5:
+        k, shear = rng.uniform(0.12, 0.3), rng.choice([-1, 1]) * rng.uniform(0.3, 0.9)
+        warp = np.float32([[1, -shear, shear * bottom], [0, k, (1 - k) * bottom]])
+        flat = cv2.warpAffine(solid.astype(np.float32), warp, (w, h))
+        cast = cv2.GaussianBlur(flat, (0, 0), rng.uniform(3.0, 8.0)) * rng.uniform(0.15, 0.35)
+    return np.asarray(np.clip(np.maximum(contact, cast), 0, 0.6), np.float32)
+
+
 def scene(index: int) -> Scene:
     """Scene ``index`` (any non-negative integer; the same every time)."""
     rng = np.random.default_rng(1000 + index)
@@ -319,10 +345,11 @@ def scene(index: int) -> Scene:
     fg[dst] = colour[src]
     for k, m in parts.items():
         full_parts[k][dst] = m[src]
-    if studio:  # a contact shadow under the product, as a sweep has
+    if studio:  # a soft shadow around the product, as a sweep has...
         shadow = cv2.GaussianBlur((alpha > 0.5).astype(np.float32), (0, 0), 9)
         shadow = np.roll(shadow, 6, axis=0)
         bg *= (1 - 0.18 * shadow)[..., None]
+        bg *= (1 - _floor_shadow(alpha > 0.5, index))[..., None]
     a3 = alpha[..., None]
     rgb = np.clip(fg * a3 + bg * (1 - a3) + rng.normal(0, 1.0, (h, w, 3)), 0, 255)
     touching = bool(

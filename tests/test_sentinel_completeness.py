@@ -11,6 +11,7 @@ from packshot.imageio import encode_image, load_image
 from packshot.ops.framing import place_on_canvas
 from packshot.ops.matte import to_rgba
 from packshot.presets import get_preset
+from packshot.presets.gate import CUTOUT_CHECKS
 from packshot.sentinel.completeness import Completeness, Evidence, confidence
 from packshot.sentinel.gate import evaluate
 from packshot.sentinel.result import CheckResult
@@ -58,6 +59,59 @@ def test_a_thin_part_left_out_fails(index: int, wrong: str) -> None:
     assert isinstance(result.value, float) and result.value > 0.25
 
 
+def test_a_contact_shadow_is_not_a_missing_part() -> None:
+    """The suite's studio bottle (a grey sweep, a dense contact shadow under its base) cut
+    out exactly: the shadow has the backdrop's colour, darker, with a soft gradient and no
+    edges of its own, so it is no thin part and the cutout is confident (held at thin_parts
+    0.39 and cutout_confidence 0.29 before)."""
+    from conftest import make_product_photo
+
+    bottle = make_product_photo()
+    alpha = bottle.mask.astype(np.float32)
+    subject = Subject(bottle.rgb, alpha, source_alpha=alpha, evidence=Evidence(bottle.rgb))
+    for result in evaluate(subject, AMAZON, detect=None, only=list(CUTOUT_CHECKS)):
+        assert result.passed, result.detail
+    # It was seen, as a shadow: the pixels it darkens by over 15% under the base.
+    c = Completeness(alpha, Evidence(bottle.rgb))
+    below = np.zeros(c.mask.shape, bool)
+    below[int(0.85 * below.shape[0]) :] = True
+    dark = below & ~c.mask & (c.rgb.mean(axis=2) < 0.85 * 214) & (c.outside_distance > 2)
+    assert dark.sum() > 200 and c.shadow[dark].mean() > 0.9
+
+
+@pytest.mark.parametrize("index", [HANDBAG, MUG, 4, 17])
+def test_a_cast_shadow_beside_the_product_is_not_a_missing_part(index: int) -> None:
+    """Studio composites with a cast shadow along the floor (its silhouette squashed and
+    sheared) and a contact shadow under the base: the right cutout passes every cutout check
+    (the cast shadow read as a thin part 0.6-1.2 long before)."""
+    scene, alpha = cut_of(index, "truth")
+    assert scene.backdrop == "studio"
+    for name in CUTOUT_CHECKS:
+        result = judge(scene, alpha, name)
+        assert result.passed, (scene.kind, result.detail)
+
+
+def test_a_white_preset_runs_every_cutout_check_by_default() -> None:
+    """thin_parts and cutout_confidence are on for amazon-main and every derived white
+    preset (they were opt-in while a contact shadow read as a thin part)."""
+    for name in ("amazon-main", "shopify", "ebay"):
+        checks = get_preset(name).gate_checks
+        assert set(CUTOUT_CHECKS) <= set(checks), (name, checks)
+
+
+@pytest.mark.parametrize(("index", "part"), [(HANDBAG, "no-handle"), (17, "no-handle")])
+def test_a_handbag_without_its_handle_is_held_by_amazon_main(index: int, part: str) -> None:
+    """The handle left out of the mask, over a studio floor with the bag's cast shadow:
+    amazon-main's own cutout checks hold it for thin_parts (delivered before: the check
+    was off by default)."""
+    scene, alpha = cut_of(index, part)
+    subject = Subject(scene.rgb, alpha, source_alpha=alpha, evidence=Evidence(scene.rgb))
+    wanted = [n for n in AMAZON.gate_checks if n in CUTOUT_CHECKS]
+    failed = {r.name: r for r in evaluate(subject, AMAZON, detect=None, only=wanted)}
+    assert "thin_parts" in failed and not failed["thin_parts"].passed
+    assert isinstance(failed["thin_parts"].value, float) and failed["thin_parts"].value > 0.25
+
+
 @pytest.mark.parametrize("wrong", ["no-body", "no-head", "slice"])
 def test_a_bear_cut_to_a_part_fails_completeness(wrong: str) -> None:
     scene, alpha = cut_of(TEDDY, wrong)
@@ -82,6 +136,27 @@ def test_disagreement_with_the_independent_opinion_fails() -> None:
     right = judge(scene, scene.alpha, "mask_agreement", opinion)
     assert not wrong.passed and right.passed
     assert isinstance(wrong.value, float) and wrong.value < 0.6
+
+
+def test_another_salient_thing_apart_from_the_product_is_no_disagreement() -> None:
+    """On a busy photo the independent pass also sees a face or a cup beside the product:
+    the mask is compared with the parts of the pass that overlap it (a right cutout was
+    held at IoU 0.5 when the pass's other object counted)."""
+    scene = C.scene(TEDDY)
+    h, w = scene.alpha.shape
+    other = np.zeros((h, w), np.float32)
+    ys, xs = np.nonzero(scene.alpha > 0.5)
+    # Other objects, together bigger than the bear, either side of it and apart from it.
+    other[:, : max(1, int(xs.min()) - 10)] = 1.0
+    other[:, int(xs.max()) + 10 :] = 1.0
+    other[: int(ys.min()), :] = 0.0
+    assert other.sum() > scene.alpha.sum()
+    opinion = Evidence(scene.rgb, np.maximum(scene.alpha, other))
+    right = judge(scene, scene.alpha, "mask_agreement", opinion)
+    assert right.passed, right.detail
+    _, head = cut_of(TEDDY, "no-body")
+    wrong = judge(scene, head, "mask_agreement", opinion)
+    assert not wrong.passed, wrong.detail
 
 
 def test_a_mask_much_smaller_than_the_localizer_box_fails() -> None:

@@ -22,7 +22,7 @@ from packshot.ops.geometry import Box
 from packshot.ops.inpaint import dilate
 from packshot.ops.matte import fill_enclosed_holes
 
-__all__ = ["glyph_mask", "sticker_mask"]
+__all__ = ["glyph_mask", "island_patches", "sticker_mask"]
 
 ImageArray = npt.NDArray[np.uint8]
 BoolArray = npt.NDArray[np.bool_]
@@ -284,3 +284,70 @@ def glyph_mask(rgb: ImageArray, box: Box, *, grow: int | None = None) -> BoolArr
     out[window.slices] = ink
     radius = max(2, round(0.04 * box.height)) if grow is None else grow
     return dilate(out, radius)
+
+
+_SURFACE_CONTRAST = 40.0
+"""Colour distance (max over channels) by which a sticker's colour differs from the product
+surface around its text box."""
+
+
+def _lettered(filled: BoolArray, region: BoolArray) -> bool:
+    """Whether a patch encloses letters: at least two holes of a letter's size (not a
+    codec's specks), together 3% of it or more."""
+    holes = (filled & ~region).view(np.uint8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(holes, connectivity=8)
+    size = max(12.0, 0.001 * float(np.count_nonzero(filled)))
+    letters = stats[1:, cv2.CC_STAT_AREA][stats[1:, cv2.CC_STAT_AREA] >= size]
+    return len(letters) >= 2 and float(letters.sum()) >= 0.03 * float(np.count_nonzero(filled))
+
+
+def island_patches(rgb: ImageArray, box: Box, product: BoolArray) -> list[BoolArray]:
+    """Solid patches of their own colour, with lettering, that a text line's box on the
+    product holds: full-image bool masks (their lettering included), the candidates for a
+    sticker stuck on the product.
+
+    The product's surface is the commonest colour of the product's pixels around the box;
+    the patches are the connected regions of about one colour unlike that surface (each of
+    the three commonest such colours in the box) inside a window around the box. A region
+    that runs out of the window is not a patch (a label printed across the product, the
+    background), nor is one without letters enclosed in it, nor a speck.
+    """
+    height, width = rgb.shape[:2]
+    pad = max(4, round(0.3 * min(box.width, box.height)))
+    window = _grow(box, pad, width, height)
+    crop = rgb[window.slices].astype(np.float32)
+    inside = np.zeros(crop.shape[:2], bool)
+    inside[box.y0 - window.y0 : box.y1 - window.y0, box.x0 - window.x0 : box.x1 - window.x0] = True
+    surface_px = crop[~inside & product[window.slices]]
+    if len(surface_px) < 16:
+        return []
+    surface = _dominant(surface_px)
+    unlike = inside & product[window.slices]
+    unlike &= np.abs(crop - surface).max(axis=2) > _SURFACE_CONTRAST
+    pixels = crop[unlike]
+    if len(pixels) < 16:
+        return []
+    q = (pixels // 32).astype(np.int32)
+    code = (q[:, 0] * 8 + q[:, 1]) * 8 + q[:, 2]
+    counts = np.bincount(code, minlength=512)
+    found: list[BoolArray] = []
+    for mode in np.argsort(counts)[::-1][:3]:
+        if counts[mode] < 0.02 * len(pixels):
+            break
+        colour = np.median(pixels[code == mode], axis=0)
+        similar = np.abs(crop - colour).max(axis=2) <= _TOLERANCE
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(
+            similar.view(np.uint8), connectivity=8
+        )
+        edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+        for k in range(1, count):
+            if k in edge or stats[k, cv2.CC_STAT_AREA] < 0.01 * box.width * box.height:
+                continue
+            region = labels == k
+            filled = fill_enclosed_holes(region, region.astype(np.float32), np.inf, 0.0)
+            if not _lettered(filled, region):
+                continue  # no lettering on it: a plain patch of colour is the product's
+            out = np.zeros((height, width), bool)
+            out[window.slices] = filled
+            found.append(out)
+    return found

@@ -38,6 +38,7 @@ CHECKS: Mapping[str, str] = MappingProxyType(
         "file_size": "encoded bytes (max; the preset's max_bytes)",
         "text": "text lines outside the product (max)",
         "watermark": "text lines running across the product onto the background (max)",
+        "sticker": "text lines on a sticker stuck onto the product (max; opt-in)",
         "multiple_objects": "separate objects (max)",
         "mask_confidence": "uncertain share of the product's matte (max)",
         "completeness": "area the photo's object has beyond the mask / the mask's area (max)",
@@ -83,11 +84,6 @@ CUTOUT_CHECKS = (
 )
 """The completeness checks: on a white-background output they judge whether the cutout
 is the whole product, from the source photo (see :mod:`packshot.sentinel.completeness`)."""
-
-DEFAULT_CUTOUT_CHECKS = ("completeness", "mask_agreement", "shape_sanity")
-"""The completeness checks a white preset runs unless it lists its own. ``thin_parts``
-(and ``cutout_confidence``, which weighs it) are opt-in: a studio product's contact
-shadow reads as a thin part leaving the mask (a clean synthetic bottle: 0.35 > 0.25)."""
 
 _KEYS = frozenset({"checks", "thresholds", "max_fixes", "candidates", "keep"})
 
@@ -171,7 +167,7 @@ def derived_checks(
         names += ["background_purity", "edge_halo", "edge_contamination", "border"]
         names += ["mask_confidence"]
         names += ["product_cut_off"]
-        names += list(DEFAULT_CUTOUT_CHECKS)
+        names += list(CUTOUT_CHECKS)
     else:
         # A lifestyle photo may crop its product; only a rule says it must not.
         names += ["visible_seams", "composition"]

@@ -12,9 +12,11 @@ and measure whether the object goes on where the mask stops:
   pixels, those regions are the missing part. Value: the missing part's area as a share
   of the mask's.
 * ``thin_parts``: a missing part that is thin and long (a handle, a strap, a cable):
-  its length as a share of the mask's longer side.
+  its length as a share of the mask's longer side. On a plain backdrop the product's
+  contact and cast shadows (:attr:`Completeness.shadow`) are no missing part.
 * ``mask_agreement``: the IoU of the mask with an independent opinion (U-2-Net-p on the
-  mirrored photo, which no default ensemble member sees).
+  mirrored photo, which no default ensemble member sees): the parts of it that overlap
+  the mask.
 * ``shape_sanity``: shreds and pieces (parts of the mask over 0.2% of its area), and the
   mask's box against the class-agnostic localizer's box around it (a mask much smaller
   than the object the localizer sees is a part of it).
@@ -53,6 +55,26 @@ FRAME_BAND = 0.03
 """Width of the photo's frame band the backdrop colours are taken from (share of SIDE)."""
 REACH = 0.35
 """How far from the mask a missing part may reach (share of the mask's longer side)."""
+SHADOW_DARKEST = 0.12
+"""A shadow keeps at least this share of the lit backdrop's brightness beside it."""
+SHADOW_LIGHTEST = 0.985
+"""...and at most this share: lighter than that it is the backdrop itself."""
+SHADOW_CHROMA = (3.0, 0.025)
+"""A shadow is the backdrop's colour, darker: no channel further from the backdrop's colour
+scaled to the pixel's brightness than 4 levels + 4% of the backdrop's level (JPEG chroma
+noise and a slightly blue skylight; the composites' handles start at 20)."""
+SHADOW_TEXTURE = 8.0
+"""Roughness a shadow stays under: the std of grey levels about the best plane through
+5x5 px at :data:`SIDE` (the highest within 2 px). A shadow is a soft gradient without
+texture or edges of its own, planar over a few pixels however steep: the composites'
+contact and cast shadows and the suite's studio bottle's read 1-3.6 (95th percentile up
+to 6.6); their handles and cables 8-30, their edges against the backdrop more."""
+SHADOW_FADING = 0.6
+"""Share of a shadow's rim (away from the mask) that must fade smoothly into the backdrop."""
+SHADOW_BELOW = 0.3
+"""A shadow on the floor reaches below the mask's lowest row by at most this share of the
+mask's height (a shadow cast towards the camera is foreshortened: the composites' cast
+shadows lie behind the base, their contact shadows a few % below it)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,7 +124,7 @@ FEATURES = ("missing", "leak", "thin", "disagreement", "pieces", "box_shortfall"
 
 # Fitted by ``benchmarks/completeness.py --fit`` on the tune half (even scenes) of the
 # composite set: intercept, then one weight per FEATURES entry.
-CALIBRATION = (0.971, -0.914, -0.918, -1.076, -0.331, -1.020, 0.559, -0.543)
+CALIBRATION = (1.067, -1.719, -0.929, -0.028, -0.825, -0.968, -0.282, -0.352)
 
 
 def confidence(m: Measures) -> float:
@@ -134,6 +156,8 @@ class Completeness:
         )
         self.boxes = evidence.boxes
         self.mask = self.alpha > 0.5
+        self.missing_mask = np.zeros(self.mask.shape, bool)
+        """The missing part's pixels at :data:`SIDE` (set by :attr:`measures`)."""
 
     # ------------------------------------------------------------------ colour models
 
@@ -184,6 +208,77 @@ class Completeness:
         return self._distance_to(self._backdrop())
 
     @cached_property
+    def outside_distance(self) -> FloatArray:
+        """Each pixel's distance (px at :data:`SIDE`) to the mask."""
+        d = cv2.distanceTransform((~self.mask).view(np.uint8), cv2.DIST_L2, 3)
+        return np.asarray(d, np.float32)
+
+    @cached_property
+    def shadow(self) -> BoolArray:
+        """The product's shadow on a plain backdrop, which is no missing part.
+
+        Pixels outside the mask that are the backdrop's colour made darker (the lit
+        backdrop beside them scaled down, no colour of their own), a soft gradient without
+        texture or edges of their own (:data:`SHADOW_TEXTURE`), not seen as object by the
+        independent pass, and on the floor: not above the product's top quarter, in regions
+        that fade into the backdrop along most of their rim (:data:`SHADOW_FADING`) and
+        reach below the base by a fraction of the product's height (:data:`SHADOW_BELOW`).
+        A handle, strap or cable has its own colour or its own edges; a flat grey body the
+        mask left out ends at its own edge and is as tall as a product: they stay missing
+        parts."""
+        mask = self.mask
+        h, w = mask.shape
+        near = self.outside_distance <= 2.0  # the mask and its own soft edge
+        lit = (self.backdrop_distance <= FAR_BACKDROP) & ~near
+        if not mask.any() or not lit.any():
+            return np.zeros(mask.shape, bool)
+        # The lit backdrop as it would be under the shadow: its nearby pixels, spread.
+        sigma = 0.06 * max(h, w)
+        weight = cv2.GaussianBlur(lit.astype(np.float32), (0, 0), sigma)
+        spread = cv2.GaussianBlur(self.rgb * lit[..., None], (0, 0), sigma)
+        field = spread / np.maximum(weight, 1e-6)[..., None]
+        grey = self.rgb.mean(axis=2)
+        level = np.maximum(field.mean(axis=2), 1.0)
+        ratio = grey / level
+        darker = (ratio >= SHADOW_DARKEST) & (ratio <= SHADOW_LIGHTEST) & (weight > 1e-3)
+        tint = np.abs(self.rgb - ratio[..., None] * field).max(axis=2)
+        same_colour = tint <= SHADOW_CHROMA[0] + SHADOW_CHROMA[1] * level
+        # Texture from the pixels outside the mask only (the product's own edge beside a
+        # contact shadow is not the shadow's), as what a plane does not explain: a soft
+        # gradient, however steep, is planar over a few pixels; an edge or a texture is not.
+        rough = _unplanar(grey, (~near).astype(np.float64), 2)
+        smooth = cv2.dilate(rough, np.ones((5, 5), np.uint8)) < SHADOW_TEXTURE
+        ys = np.flatnonzero(mask.any(axis=1))
+        floor = np.zeros(mask.shape, bool)
+        floor[int(ys[0] + 0.25 * (ys[-1] - ys[0])) :] = True
+        candidate = ~near & darker & same_colour & smooth & floor
+        if self.opinion is not None:  # what the independent pass sees as object is no shadow
+            candidate &= self.opinion <= 0.5
+        # A shadow fades into the backdrop; a flat grey part of the product (a body, a
+        # strap) ends at an edge of its own: the share of each region's rim (away from the
+        # mask) that is smooth tells them apart.
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(
+            candidate.view(np.uint8), connectivity=8
+        )
+        if count <= 1:
+            return np.asarray(candidate, bool)
+        rim = cv2.dilate(candidate.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+        rim &= ~candidate & ~near
+        owner = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8))
+        owner = owner.astype(np.int32)[rim]
+        total = np.bincount(owner, minlength=count)
+        fading = np.bincount(owner, weights=smooth[rim].astype(np.float64), minlength=count)
+        shadow = fading >= SHADOW_FADING * np.maximum(total, 1)
+        # On the floor a shadow is foreshortened: it reaches below the product's base by a
+        # fraction of the product's height (a flat grey body below the head the mask kept
+        # reaches down by more than the head's height).
+        height = float(ys[-1] - ys[0] + 1)
+        lowest = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] - 1
+        shadow &= lowest - ys[-1] <= SHADOW_BELOW * height
+        shadow[0] = False
+        return np.asarray(shadow[labels] & candidate)
+
+    @cached_property
     def measures(self) -> Measures:
         mask = self.mask
         mask_px = int(np.count_nonzero(mask))
@@ -193,7 +288,7 @@ class Completeness:
         long_side = max(int(ys.max() - ys.min()) + 1, int(xs.max() - xs.min()) + 1)
         ring_w = max(2, round(0.02 * long_side))
         m8 = mask.view(np.uint8)
-        outside_d = cv2.distanceTransform((~mask).view(np.uint8), cv2.DIST_L2, 3)
+        outside_d = self.outside_distance
         inside_d = cv2.distanceTransform(m8, cv2.DIST_L2, 3)
         # The product's colour near each point of its outline: a normalised local mean of
         # the mask's pixels 1..ring_w deep, spread over the ring outside.
@@ -218,6 +313,9 @@ class Completeness:
                 seeds |= ring & opinion & not_backdrop
             like = self._distance_to(_palette(self.rgb[mask], min_share=0.005)) < NEAR_PRODUCT
             grow = (like | near_product | plain) & not_backdrop
+            # The product's shadow is darker than the backdrop but no part of the product.
+            seeds &= ~self.shadow
+            grow &= ~self.shadow
         elif opinion is not None:
             # In a scene the backdrop has the product's colours somewhere: only the
             # independent pass says where the object goes on.
@@ -242,6 +340,7 @@ class Completeness:
         hit = [int(i) for i in np.flatnonzero(sizes >= 3) if i > 0]
         missing_mask = np.isin(labels, hit) if hit else np.zeros(mask.shape, bool)
         missing_px = int(np.count_nonzero(missing_mask))
+        self.missing_mask = missing_mask
         thin, thin_w = 0.0, 0.0
         if hit:
             depth = cv2.distanceTransform(missing_mask.view(np.uint8), cv2.DIST_L2, 3)
@@ -268,7 +367,12 @@ class Completeness:
                 sides.append(side)
         agreement = None
         if self.opinion is not None:
-            other = self.opinion > 0.5
+            # The opinion of this object: the parts of the independent pass that overlap
+            # the mask. Another salient thing apart from it on a busy photo (a face, a cup)
+            # is no disagreement about this one.
+            _, parts = cv2.connectedComponents((self.opinion > 0.5).view(np.uint8), connectivity=8)
+            mine = np.unique(parts[mask])
+            other = np.isin(parts, mine[mine > 0])
             union = int(np.count_nonzero(mask | other))
             agreement = float(np.count_nonzero(mask & other)) / max(union, 1)
         _, _, pstats, _ = cv2.connectedComponentsWithStats(m8, connectivity=8)
@@ -303,6 +407,35 @@ class Completeness:
             ratio = area / max((bx1 - bx0) * (by1 - by0), 1.0)
             best = ratio if best is None else max(best, ratio)
         return best
+
+
+def _unplanar(grey: FloatArray, weight: npt.NDArray[np.float64], radius: int) -> FloatArray:
+    """Per pixel, the std of ``grey`` around the best plane through its (2r+1)^2
+    neighbourhood, counting only pixels of positive ``weight`` (weighted least squares from
+    box-filtered moments)."""
+    h, w = grey.shape
+    k = (2 * radius + 1, 2 * radius + 1)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    g = grey.astype(np.float64)
+
+    def box(a: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.asarray(cv2.boxFilter(a * weight, cv2.CV_64F, k, normalize=False))
+
+    n = np.maximum(box(np.ones_like(g)), 1e-9)
+    mx, my, mg = box(xx) / n, box(yy) / n, box(g) / n
+    cxx = box(xx * xx) / n - mx * mx
+    cyy = box(yy * yy) / n - my * my
+    cxy = box(xx * yy) / n - mx * my
+    cxg = box(xx * g) / n - mx * mg
+    cyg = box(yy * g) / n - my * mg
+    cgg = box(g * g) / n - mg * mg
+    det = cxx * cyy - cxy * cxy
+    ok = det > 1e-6
+    safe = np.where(ok, det, 1.0)
+    a = np.where(ok, (cyy * cxg - cxy * cyg) / safe, 0.0)
+    b = np.where(ok, (cxx * cyg - cxy * cxg) / safe, 0.0)
+    residual = np.maximum(cgg - a * cxg - b * cyg, 0.0)
+    return np.sqrt(residual).astype(np.float32)
 
 
 def _codes(pixels: FloatArray) -> npt.NDArray[np.int32]:

@@ -22,7 +22,13 @@ from packshot.sentinel import file_checks as fc
 from packshot.sentinel.fixes import BUILTIN_FIXES, FIX_FOR_CHECK, Fix, Repair
 from packshot.sentinel.result import CheckResult, GateResult, Verdict
 from packshot.sentinel.subject import Color, ImageArray, Subject
-from packshot.sentinel.text_check import BoolArray, added_text, main_object, watermark
+from packshot.sentinel.text_check import (
+    BoolArray,
+    added_text,
+    main_object,
+    sticker,
+    watermark,
+)
 
 TextDetector = Callable[[ImageArray], Sequence[TextBox]]
 Remake = Callable[[Subject, Repair], Subject]
@@ -100,7 +106,7 @@ def evaluate(
                 results.append(
                     px.swatch_match(subject, swatch, max_delta_e=t, measure=swatch_measure)
                 )
-        elif name in ("text", "watermark"):
+        elif name in ("text", "watermark", "sticker"):
             if detect is None:
                 results.append(
                     CheckResult(name, None, 0.0, True, False, "not measured: OCR turned off")
@@ -108,7 +114,7 @@ def evaluate(
                 continue
             if lines is None:  # one OCR pass and one main object for both checks
                 lines = (detect(subject.rgb), main_object(subject))
-            check = added_text if name == "text" else watermark
+            check = {"text": added_text, "watermark": watermark, "sticker": sticker}[name]
             results.append(check(subject, lines[0], lines[1]))
     if swatch is not None and "swatch_match" not in names:
         t = gate.threshold("swatch_match")

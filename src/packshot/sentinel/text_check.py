@@ -9,6 +9,12 @@ background) is not, and neither is a watermark laid across the product.
   or on a separate part such as a sticker. Fixable (the part or the background goes).
 * ``watermark`` (:func:`watermark`): a line whose box lies mostly on the product, but
   whose lettering continues beyond the product's outline onto the plain background.
+* ``sticker`` (:func:`sticker`): a line on the product printed on a solid patch of its own
+  colour (a price sticker, a "SALE" tag) that is an island inside the product: the
+  product's surface all around it (:data:`ISLAND_SHARE` of a ring around the patch). A
+  label printed on the product reaches the product's outline (it wraps a bottle, covers
+  a box's face) or shares the product's shading, so its patch is not an island of one
+  colour. Not fixable: the product's surface under the sticker is in no source.
 
 Why that evidence for a watermark: print lies on the product's surface, so it ends at the
 product's outline, however large, bold or repeated it is (a book's title, a brand name
@@ -25,7 +31,7 @@ other source has.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -33,6 +39,7 @@ import numpy.typing as npt
 
 from packshot.models.text import TextBox
 from packshot.ops.geometry import Box
+from packshot.ops.sticker import island_patches
 from packshot.sentinel.result import CheckResult
 from packshot.sentinel.subject import Subject
 
@@ -131,6 +138,16 @@ def strokes_beyond(subject: Subject, box: Box, main: BoolArray) -> tuple[int, in
     return int(np.count_nonzero((contrast >= STROKE_CONTRAST) & beyond)), searched
 
 
+def on_product(boxes: Sequence[TextBox], main: BoolArray) -> Iterator[tuple[TextBox, Box]]:
+    """The lines (from the detector's own box threshold) whose box lies mostly on the main
+    object; the others are the text check's."""
+    for t in boxes:
+        box = Box(*t.box)
+        region = main[box.slices]
+        if t.score >= WATERMARK_MIN_SCORE and region.size and region.mean() >= INSIDE_SHARE:
+            yield t, box
+
+
 def watermark(
     subject: Subject, boxes: Sequence[TextBox], main: BoolArray | None = None
 ) -> CheckResult:
@@ -139,13 +156,7 @@ def watermark(
     main = main_object(subject) if main is None else main
     across: list[tuple[TextBox, int]] = []
     printed = 0
-    for t in boxes:
-        box = Box(*t.box)
-        region = main[box.slices]
-        if t.score < WATERMARK_MIN_SCORE or region.size == 0:
-            continue
-        if float(region.mean()) < INSIDE_SHARE:
-            continue  # off the product: the text check's
+    for t, box in on_product(boxes, main):
         strokes, _ = strokes_beyond(subject, box, main)
         needed = max(MIN_STROKE_PIXELS, STROKE_PER_SIDE * min(box.width, box.height))
         if strokes >= needed:
@@ -163,6 +174,63 @@ def watermark(
     if printed:
         detail += f"; {printed} line(s) end at the outline, printed on the product (allowed)"
     return CheckResult("watermark", float(len(across)), 0.0, not across, False, detail)
+
+
+ISLAND_SHARE = 0.97
+"""Share of a ring around a text patch that must be the product for the patch to be a
+sticker stuck on it (a printed label reaching the product's outline has far less)."""
+
+ISLAND_SURROUND = 0.8
+"""...and that share of the ring must be about one colour: the surface it is stuck on."""
+
+ISLAND_MAX_AREA = 0.25
+"""A sticker covers at most this share of the product (a bigger patch is its packaging)."""
+
+
+def sticker(
+    subject: Subject, boxes: Sequence[TextBox], main: BoolArray | None = None
+) -> CheckResult:
+    """Text lines on the product printed on a sticker stuck onto it (see the module)."""
+    main = main_object(subject) if main is None else main
+    area = max(int(np.count_nonzero(main)), 1)
+    found: list[tuple[TextBox, int, float]] = []
+    for t, box in on_product(boxes, main):
+        for patch in island_patches(subject.rgb, box, main):
+            px = int(np.count_nonzero(patch))
+            if px > ISLAND_MAX_AREA * area:
+                continue
+            ys, xs = np.nonzero(patch)
+            side = min(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
+            reach = max(8, round(0.15 * side))
+            disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+            ring = cv2.dilate(patch.view(np.uint8), disc).view(bool) & ~patch
+            if not ring.any():
+                continue
+            # Stuck on one surface: the ring is the product, of about one colour (a strip
+            # of a printed label has the rest of the label on one side).
+            share = float(main[ring].mean())
+            if share >= ISLAND_SHARE and _one_colour(subject.rgb[ring]) >= ISLAND_SURROUND:
+                found.append((t, px, share))
+                break
+    if found:
+        where = "; ".join(
+            f"{_where(t)}, on a {px} px patch of its own colour with the product all around "
+            f"it ({share:.0%} of a ring around it; a print reaches the product's outline)"
+            for t, px, share in found[:3]
+        )
+        detail = f"{len(found)} sticker(s) stuck on the product: {where}"
+    else:
+        detail = "no text on a sticker stuck onto the product"
+    return CheckResult("sticker", float(len(found)), 0.0, not found, False, detail)
+
+
+def _one_colour(pixels: npt.NDArray[np.uint8]) -> float:
+    """Share of ``pixels`` (Nx3) within 40 levels (each channel) of their commonest colour."""
+    q = pixels.astype(np.int32) // 32
+    code = (q[:, 0] * 8 + q[:, 1]) * 8 + q[:, 2]
+    mode = pixels[code == np.bincount(code, minlength=512).argmax()].astype(np.float32)
+    centre = np.median(mode, axis=0)
+    return float((np.abs(pixels.astype(np.float32) - centre).max(axis=1) <= 40).mean())
 
 
 def _where(t: TextBox) -> str:
