@@ -49,6 +49,12 @@ class Case:
     prompt: str
     truth: BoolArray | None  # None: no true mask (on-model photos: judged by eye)
     kind: str  # "composite" or "on-model"
+    judged: bool | None = None  # on-model: was the first plausible answer right, by eye
+
+    @property
+    def absent(self) -> bool:
+        """Nothing in the photo is what the prompt names: every answer is wrong."""
+        return self.truth is not None and not self.truth.any()
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ _DEV_OBJECTS = {
 }
 
 # (case name, split, scene, objects placed (later ones in front), prompt, object named)
-_COMPOSITES: list[tuple[str, str, str, list[Put], str, str]] = [
+_COMPOSITES: list[tuple[str, str, str, list[Put], str, str | None]] = [
     (
         "cafe-handbag",
         "tune",
@@ -162,6 +168,54 @@ _COMPOSITES: list[tuple[str, str, str, list[Put], str, str]] = [
         "the floral minaudiere",
         "handbag",
     ),
+    # Tune cases added for the confidence calibration (issue 15, second session): more
+    # scenes per object, and prompts the photo has no answer to (``None``: nothing named
+    # is there; any answer is wrong).
+    ("cafe-duck-bag", "tune", "coffee", [Put("duck", 0.6, 0.98, 0.45)], "the handbag", None),
+    (
+        "road-teddy-doll",
+        "tune",
+        "car",
+        [Put("teddy", 0.05, 0.98, 0.4), Put("doll", 0.62, 0.98, 0.45)],
+        "the doll",
+        "doll",
+    ),
+    ("living-duck", "tune", "people", [Put("duck", 0.6, 0.98, 0.3)], "the rubber duck", "duck"),
+    (
+        "cafe-teddy-holder",
+        "tune",
+        "coffee",
+        [Put("teddy", 0.02, 0.98, 0.45), Put("holder", 0.62, 0.98, 0.4)],
+        "the teddy bear",
+        "teddy",
+    ),
+    ("road-handbag", "tune", "car", [Put("handbag", 0.08, 0.98, 0.35)], "the handbag", "handbag"),
+    (
+        "living-ostrich",
+        "tune",
+        "people",
+        [Put("ostrich", 0.62, 0.98, 0.35, True)],
+        "the toy ostrich",
+        "ostrich",
+    ),
+    (
+        "cafe-camel-none",
+        "tune",
+        "coffee",
+        [Put("camel", 0.6, 0.98, 0.45)],
+        "the pencil holder",
+        None,
+    ),
+    ("road-car", "tune", "car", [Put("car", 0.05, 0.98, 0.25)], "the toy car", "car"),
+    (
+        "living-handbag-red",
+        "tune",
+        "people",
+        [Put("handbag", 0.6, 0.97, 0.3)],
+        "the red handbag",
+        None,
+    ),
+    ("cafe-bag", "tune", "coffee", [Put("bag", 0.6, 0.98, 0.45)], "the tote bag", "bag"),
     # Report split: added after tuning, measured once.
     ("cafe-teddy", "report", "coffee", [Put("teddy", 0.02, 0.98, 0.5)], "the teddy bear", "teddy"),
     (
@@ -228,6 +282,22 @@ _ON_MODEL: list[tuple[str, str, str, str]] = [
     ("coffee-saucer", "report", "coffee", "the red saucer"),
     ("people-plant", "report", "people", "the potted plant"),
 ]
+
+
+# The tune split's on-model answers as judged by eye (2026-12-03, the answers of the code
+# before the calibration: the first plausible candidate), the labels the calibration is
+# fitted on where no true mask exists. The report split is never judged before it is
+# measured.
+JUDGED = {
+    "people-top": False,  # one strap of the top, the rest missing
+    "people-jeans": False,  # pieces of the legs
+    "astronaut-suit": True,
+    "baby-dress": False,  # shreds of the dress, the skirt torn
+    "baby-bow": False,  # a strip of fabric, no bow
+    "coffee-cup": True,  # the cup (with its spoon)
+    "kitten": True,
+    "car-suv": True,
+}
 
 
 def _at_side(rgb: ImageArray, side: int) -> ImageArray:
@@ -310,7 +380,9 @@ def build_cases(side: int = 2048) -> list[Case]:
         if not dev and any(p.obj in _DEV_OBJECTS for p in puts):
             continue
         rgb, masks = compose(_scene(scene, side), puts)
-        cases.append(Case(name, split, rgb, prompt, masks[named], "composite"))
+        truth = masks[named] if named is not None else np.zeros(rgb.shape[:2], dtype=bool)
+        cases.append(Case(name, split, rgb, prompt, truth, "composite"))
     for name, split, photo, prompt in _ON_MODEL:
-        cases.append(Case(name, split, _at_side(_sample(photo), side), prompt, None, "on-model"))
+        rgb = _at_side(_sample(photo), side)
+        cases.append(Case(name, split, rgb, prompt, None, "on-model", JUDGED.get(name)))
     return cases

@@ -26,7 +26,7 @@ from packshot.imageio import load_image, save_image
 from packshot.isolate import isolate
 from packshot.isolate.api import Isolation
 from packshot.isolate.candidates import Detection, Scene, gather
-from packshot.isolate.prompt import parse_point, parse_text
+from packshot.isolate.prompt import parse_point, parse_text, set_parts
 from packshot.isolate.step import run as isolate_step
 from packshot.isolate.vocabulary import default_vocabulary, to_lab
 from packshot.models import registry
@@ -92,6 +92,21 @@ def test_unknown_noun_is_kept_for_the_message() -> None:
     parsed = parse_text("the gold nutcracker", default_vocabulary(), LABELS)
     assert parsed.category is None
     assert parsed.noun == "nutcracker" and parsed.colors == ("yellow",)
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("the cup and saucer", ["the cup", "saucer"]),
+        ("the top & jeans", ["the top", "jeans"]),
+        # One product with two colours, or a word that names nothing: not a set.
+        ("the black and white dress", ["the black and white dress"]),
+        ("salt and pepper shakers", ["salt and pepper shakers"]),
+        ("the red saucer", ["the red saucer"]),
+    ],
+)
+def test_a_whole_set_prompt_names_its_parts(text: str, parts: list[str]) -> None:
+    assert set_parts(text, default_vocabulary(), LABELS) == parts
 
 
 @pytest.mark.parametrize("text", ["", "   ", "!!!", "x" * 300])

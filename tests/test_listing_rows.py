@@ -100,7 +100,14 @@ def test_a_catalog_with_prompts_and_titles_isolates_each_sku_on_white(
         ("BAG-2", "Pink floral handbag", "handbag"),
     ]:
         row = rows[sku]
-        assert row["state"] == "done", row["error"]
+        if sku == "BAG-2":
+            # The handbag is an unnamed localized box (the detector calls it a cake): the
+            # isolation is not sure enough of it, so the output is written and held.
+            assert row["state"] == "held", row["error"]
+            failed = [c["name"] for c in row["gate"]["checks"] if not c["passed"]]
+            assert failed == ["isolation_confidence"], row["error"]
+        else:
+            assert row["state"] == "done", row["error"]
         assert row["alt"] == title and row["title"] == title
         [step] = row["steps"]
         assert step["step"] == "product-isolation" and what in step["matched"]

@@ -21,11 +21,12 @@ from packshot.errors import InputError, NoMatchError
 from packshot.imageio import as_pixels
 from packshot.isolate import segment
 from packshot.isolate.candidates import Candidate, Scene, covered, gather, iou
+from packshot.isolate.confidence import TRUSTED, Evidence, gather_evidence, isolation_confidence
 from packshot.isolate.garments import pad_box
-from packshot.isolate.prompt import PointPrompt, TextPrompt, parse_point, parse_text
-from packshot.isolate.sanity import MIN_BOX_SHARE, MIN_PERSON_SHARE, check_mask
+from packshot.isolate.prompt import PointPrompt, TextPrompt, parse_point, parse_text, set_parts
+from packshot.isolate.sanity import MIN_BOX_SHARE, MIN_PERSON_SHARE, MaskCheck, check_mask
 from packshot.isolate.scoring import MIN_COLOR_SHARE, Ranked, rank
-from packshot.isolate.vocabulary import Vocabulary, default_vocabulary
+from packshot.isolate.vocabulary import Category, Vocabulary, default_vocabulary
 from packshot.models.detect import detector, localizer
 from packshot.models.salient import DEFAULT_ENSEMBLE
 from packshot.ops.geometry import Box, parse_box
@@ -62,6 +63,9 @@ class Isolation:
     understood: bool = True  # False: the prompt's noun was not in the vocabulary
     notes: tuple[str, ...] = ()  # what a caller should know about the answer
     mask: dict[str, object] = field(default_factory=dict)  # the mask check's figures
+    # Calibrated P(the answer is the prompted product); the caller's box or points: 1.0.
+    isolation_confidence: float = 1.0
+    evidence: dict[str, float] = field(default_factory=dict)  # what it was computed from
 
     @property
     def alpha(self) -> ImageArray:
@@ -78,6 +82,8 @@ class Isolation:
             "source": self.source,
             "seen": self.seen,
             "understood": self.understood,
+            "isolation_confidence": round(self.isolation_confidence, 4),
+            **({"evidence": self.evidence} if self.evidence else {}),
             **({"notes": list(self.notes)} if self.notes else {}),
             **({"mask": self.mask} if self.mask else {}),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
@@ -121,7 +127,11 @@ def isolate(
     if not 0.0 <= min_confidence <= 1.0:
         raise InputError(f"min_confidence must be between 0 and 1, got {min_confidence}")
     if prompt is not None:
-        return _isolate_text(rgb, prompt, model, min_confidence, vocabulary or default_vocabulary())
+        vocabulary = vocabulary or default_vocabulary()
+        parts = set_parts(prompt, vocabulary, detector().labels)
+        if len(parts) > 1:
+            return _isolate_set(rgb, prompt, parts, model, min_confidence, vocabulary)
+        return _isolate_text(rgb, prompt, model, min_confidence, vocabulary)
     pts = PointPrompt(
         tuple(parse_point(p, hw, "point") for p in points),
         tuple(parse_point(p, hw, "negative point") for p in negative_points),
@@ -129,35 +139,144 @@ def isolate(
     return _isolate_region(rgb, parse_box(box, hw) if box is not None else None, pts, model)
 
 
-def _isolate_text(
-    rgb: ImageArray, text: str, model: str, min_confidence: float, vocabulary: Vocabulary
-) -> Isolation:
-    t0 = time.perf_counter()
+@dataclass(frozen=True)
+class _Look:
+    """A text prompt read and the scene looked at: the candidates, best first."""
+
+    parsed: TextPrompt
+    scene: Scene
+    fallback: Category | None
+    ranked: list[Ranked]
+    understood: bool
+
+
+def _look(rgb: ImageArray, text: str, vocabulary: Vocabulary) -> _Look:
     parsed = parse_text(text, vocabulary, detector().labels)
     scene = Scene.observe(rgb)
     fallback = vocabulary.categories.get("object")
     candidates = gather(scene, parsed, fallback)
     ranked = rank(candidates, parsed, vocabulary, rgb)
-    notes: list[str] = []
     # An open-vocabulary model that found the noun understood it, known word or not.
     read = {d.model for d in scene.open_vocab}
     understood = parsed.understood or any(c.source in read for c in candidates)
+    if not understood:
+        ranked = [dataclasses.replace(r, confidence=r.confidence * UNKNOWN_NOUN) for r in ranked]
+    return _Look(parsed, scene, fallback, ranked, understood)
+
+
+def _isolate_text(
+    rgb: ImageArray, text: str, model: str, min_confidence: float, vocabulary: Vocabulary
+) -> Isolation:
+    t0 = time.perf_counter()
+    look = _look(rgb, text, vocabulary)
+    parsed, scene, ranked, understood = look.parsed, look.scene, look.ranked, look.understood
+    notes: list[str] = []
     if not understood:
         notes.append(
             f"{parsed.noun!r} is not a product word packshot knows: took the most "
             "product-like object that fits the rest of the prompt"
         )
-        ranked = [dataclasses.replace(r, confidence=r.confidence * UNKNOWN_NOUN) for r in ranked]
     t1 = time.perf_counter()
-    category = parsed.category or fallback
+    tried, rejected, segment_s, refine_s = _attempts(look, model, min_confidence)
+    sane = [a for a in tried if a.check.problem is None]
+    if not sane:
+        raise NoMatchError(_no_match_message(parsed, ranked, scene, rejected))
+    # The answer most likely right (calibrated), not merely the first plausible one.
+    best = max(sane, key=lambda a: a.isolation_confidence)
+    if best.isolation_confidence < TRUSTED:
+        notes.append(
+            f"isolation confidence {best.isolation_confidence:.2f} is below "
+            f"{TRUSTED:g}: an output made from it is held for review"
+        )
+    return Isolation(
+        rgba=best.rgba,
+        matched=_what(best.ranked),
+        confidence=best.confidence,
+        box=_extent(best.alpha),
+        prompt=text,
+        source=best.ranked.candidate.source,
+        seen=scene.seen(),
+        timings={"find_s": t1 - t0, "segment_s": segment_s, "refine_s": refine_s},
+        understood=understood,
+        notes=tuple(notes),
+        mask=best.check.info(),
+        isolation_confidence=best.isolation_confidence,
+        evidence=best.evidence.info(),
+    )
+
+
+def _isolate_set(
+    rgb: ImageArray,
+    text: str,
+    parts: list[str],
+    model: str,
+    min_confidence: float,
+    vocabulary: Vocabulary,
+) -> Isolation:
+    """A whole set ("the cup and saucer"): each part isolated, their masks joined. The set
+    is as sure as its least sure part, and is refused when a part is not found."""
+    found = []
+    for part in parts:
+        try:
+            found.append(_isolate_text(rgb, part, model, min_confidence, vocabulary))
+        except NoMatchError as exc:
+            raise NoMatchError(f"{text!r} is a set; its part {part!r}: {exc}") from exc
+    # Each pixel from the part that holds it most (their colours are the photo's).
+    owner = np.argmax(np.stack([f.rgba[..., 3] for f in found]), axis=0)
+    rgba = np.take_along_axis(np.stack([f.rgba for f in found]), owner[None, ..., None], 0)[0]
+    weakest = min(found, key=lambda f: f.isolation_confidence)
+    timings: dict[str, float] = {}
+    for f in found:
+        for k, v in f.timings.items():
+            timings[k] = timings.get(k, 0.0) + v
+    return Isolation(
+        rgba=np.ascontiguousarray(rgba),
+        matched=" + ".join(f.matched for f in found),
+        confidence=min(f.confidence for f in found),
+        box=_extent(rgba[..., 3].astype(np.float32) / 255.0),
+        prompt=text,
+        source=" + ".join(dict.fromkeys(f.source for f in found)),
+        seen=found[0].seen,
+        timings=timings,
+        understood=all(f.understood for f in found),
+        notes=tuple(n for f in found for n in f.notes),
+        mask=weakest.mask,
+        isolation_confidence=weakest.isolation_confidence,
+        evidence=weakest.evidence,
+    )
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One candidate drawn and checked: its mask, the check's figures, its evidence."""
+
+    ranked: Ranked
+    rgba: ImageArray
+    alpha: FloatArray
+    check: MaskCheck
+    confidence: float  # the match score after the mask check
+    evidence: Evidence
+    isolation_confidence: float  # calibrated P(right)
+
+
+def _attempts(
+    look: _Look, model: str, min_confidence: float, explore: bool = False
+) -> tuple[list[Attempt], list[str], float, float]:
+    """The best few candidates in rank order, drawn and checked, until one is trusted
+    (``explore``: all of them, for calibration). Also the reasons each refused one was
+    not a plausible object, and the seconds spent segmenting and refining."""
+    scene, parsed, ranked = look.scene, look.parsed, look.ranked
+    rgb = scene.rgb
+    category = parsed.category or look.fallback
     parts = 3 if category is not None and category.garment else 1
     if category is not None and category.pair:
         parts = max(parts, 2)
     rejected: list[str] = []
+    tried: list[Attempt] = []
     segment_s = refine_s = 0.0
-    # The best few candidates, in rank order, until one's mask is a plausible object: the
-    # right box drawn as specks or shreds is a wrong answer, and the next one may be right.
-    for best in ranked[:MAX_TRIES]:
+    # The right box drawn as specks or shreds is a wrong answer, and the next one may be
+    # right; a plausible one the evidence doubts may be bettered by the next one too.
+    for index, best in enumerate(ranked[:MAX_TRIES]):
         if best.confidence < min_confidence or _wrong_color(best, parsed):
             break
         t2 = time.perf_counter()
@@ -168,32 +287,45 @@ def _isolate_text(
         segment_s += t3 - t2
         refine_s += t4 - t3
         garment = best.candidate.garment
+        solid = alpha > 0.5
         check = check_mask(
-            alpha > 0.5,
+            solid,
             _reference_area(best.candidate),
             parts,
             MIN_PERSON_SHARE[garment] if garment else MIN_BOX_SHARE,
             None if garment else best.candidate.box,
         )
         confidence = best.confidence * check.factor
-        if check.problem is not None or confidence < min_confidence:
-            why = check.problem or f"its mask leaves confidence at {confidence:.2f}"
-            rejected.append(f"{_what(best)} at {_box_text(best.candidate.box)}: {why}")
-            continue
-        return Isolation(
-            rgba=rgba,
-            matched=_what(best),
-            confidence=confidence,
-            box=_extent(alpha),
-            prompt=text,
-            source=best.candidate.source,
-            seen=scene.seen(),
-            timings={"find_s": t1 - t0, "segment_s": segment_s, "refine_s": refine_s},
-            understood=understood,
-            notes=tuple(notes),
-            mask=check.info(),
+        if check.problem is None and confidence < min_confidence:
+            check = dataclasses.replace(
+                check, problem=f"its mask leaves confidence at {confidence:.2f}"
+            )
+        if check.problem is not None:
+            rejected.append(f"{_what(best)} at {_box_text(best.candidate.box)}: {check.problem}")
+        others = [r for j, r in enumerate(ranked) if j != index]
+        evidence = gather_evidence(
+            solid, best, others, check, parsed, look.understood, category, scene.detections
         )
-    raise NoMatchError(_no_match_message(parsed, ranked, scene, rejected))
+        p = isolation_confidence(evidence) if check.problem is None else 0.0
+        tried.append(Attempt(best, rgba, alpha, check, confidence, evidence, p))
+        if p >= TRUSTED and not explore:
+            break
+    return tried, rejected, segment_s, refine_s
+
+
+def attempts(
+    image: ImageArray | Image.Image,
+    prompt: str,
+    *,
+    model: str = DEFAULT_ENSEMBLE,
+    vocabulary: Vocabulary | None = None,
+) -> list[Attempt]:
+    """Every candidate :func:`isolate` may answer ``prompt`` with (up to ``MAX_TRIES``),
+    drawn and checked, with its evidence: what the calibration is fitted on."""
+    rgb = np.ascontiguousarray(as_pixels(image, min_side=16, purpose="to isolate")[..., :3])
+    look = _look(rgb, prompt, vocabulary or default_vocabulary())
+    tried, _, _, _ = _attempts(look, model, 0.0, explore=True)
+    return tried
 
 
 def _reference_area(c: Candidate) -> int:

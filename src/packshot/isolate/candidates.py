@@ -299,10 +299,10 @@ def _named_otherwise(box: Box, category: Category, detections: list[Detection]) 
     return any(
         d.score >= CONFIDENT_OTHER
         and d.label not in allowed
-        and (iou(box, d.box) >= 0.5 or (d.label not in _HOLDERS and covered(box, d.box) > 0.7))
+        and (iou(box, d.box) >= 0.5 or (d.label not in HOLDERS and covered(box, d.box) > 0.7))
         for d in detections
     )
 
 
 # Detector classes whose boxes hold other things: a box inside one is not a part of it.
-_HOLDERS = frozenset({"person", "diningtable", "bed", "sofa", "bench", "chair"})
+HOLDERS = frozenset({"person", "diningtable", "bed", "sofa", "bench", "chair"})

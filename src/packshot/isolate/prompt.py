@@ -125,6 +125,22 @@ class PointPrompt:
     negative: tuple[tuple[int, int], ...] = field(default=())
 
 
+_SET_JOINS = re.compile(r"\s+(?:and|&|plus)\s+", re.IGNORECASE)
+
+
+def set_parts(text: str, vocabulary: Vocabulary, labels: tuple[str, ...] = ()) -> list[str]:
+    """A whole-set prompt's parts: ``"the cup and saucer"`` -> ``["the cup", "saucer"]``
+    when every part names a product of its own; else ``[text]`` ("the black and white
+    dress" is one dress: "the black" names nothing)."""
+    parts = [p.strip() for p in _SET_JOINS.split(text) if p.strip()]
+    if len(parts) < 2:
+        return [text]
+    parsed = [parse_text(p, vocabulary, labels) for p in parts]
+    if all(p.understood and p.category is not None and not p.category.generic for p in parsed):
+        return parts
+    return [text]
+
+
 def _singulars(word: str) -> set[str]:
     """``word`` and the singulars it may be the plural of (``vases`` -> ``vase``, ``vas``;
     ``knives`` -> ``knife``): the vocabulary says which one is a word."""

@@ -7,6 +7,7 @@ answers look-ups.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -39,6 +40,18 @@ class Category:
     confusable: tuple[str, ...] = ()
     group: str = ""
     pair: bool = False
+    # COCO classes that only some of the terms name (class -> those terms): a "doll" is a
+    # toy but no "teddy bear", a "desk organizer" no "cup".
+    coco_terms: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def for_term(self, term: str) -> Category:
+        """The category as ``term`` means it: the COCO classes of other terms are no boxes
+        of it (a confusion only where ``confusable`` lists them: a plush duck is detected
+        as a "teddy bear", a desk organizer's "cup" is the coffee cup beside it)."""
+        other = {label for label, terms in self.coco_terms if term not in terms}
+        if not other:
+            return self
+        return dataclasses.replace(self, coco=tuple(c for c in self.coco if c not in other))
 
     @property
     def generic(self) -> bool:
@@ -64,7 +77,7 @@ class Vocabulary:
             index[label.lower()] = Category(label, (label,), coco=(label,))
         for category in self.categories.values():
             for term in category.terms:
-                index[term] = category
+                index[term] = category.for_term(term)
         return index
 
     def color(self, word: str) -> str | None:
@@ -121,10 +134,17 @@ def _parse(raw: Mapping[str, Any], origin: str) -> Vocabulary:
         if garment is not None and garment not in GARMENTS:
             raise bad(f"[categories.{name}] garment must be one of {', '.join(GARMENTS)}")
         voc = table.get("voc")
+        terms_lower = {t.lower() for t in terms}
         for term in terms:
             owner = claimed.setdefault(term.lower(), name)
             if owner != name:
                 raise bad(f"[categories.{name}] term {term!r} is already a term of {owner!r}")
+        coco_terms = table.get("coco_terms", {})
+        if not isinstance(coco_terms, dict) or not all(
+            isinstance(v, list) and all(isinstance(t, str) and t.lower() in terms_lower for t in v)
+            for v in coco_terms.values()
+        ):
+            raise bad(f"[categories.{name}] coco_terms must map COCO labels to lists of its terms")
         categories[name] = Category(
             name=name,
             terms=tuple(t.lower() for t in terms),
@@ -137,6 +157,7 @@ def _parse(raw: Mapping[str, Any], origin: str) -> Vocabulary:
             confusable=tuple(str(c) for c in table.get("confusable", [])),
             group=str(table.get("group", "")),
             pair=bool(table.get("pair", False)),
+            coco_terms=tuple((str(k), tuple(t.lower() for t in v)) for k, v in coco_terms.items()),
         )
     colors: dict[str, tuple[tuple[int, int, int], ...]] = {}
     for name, protos in dict(raw.get("colors", {})).items():

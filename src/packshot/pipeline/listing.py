@@ -62,6 +62,8 @@ from packshot.sentinel.checks import SwatchMeasure
 from packshot.sentinel.completeness import Evidence, gather_evidence
 from packshot.sentinel.fixes import FIX_FOR_CHECK, Repair
 from packshot.sentinel.gate import evaluate, run_gate
+from packshot.sentinel.isolation import NAME as ISOLATION_CHECK
+from packshot.sentinel.isolation import isolation_check, isolation_info, with_check
 from packshot.sentinel.result import GateResult
 from packshot.sentinel.subject import Subject
 
@@ -472,6 +474,7 @@ def process_source(
     evidence: Evidence | None = None  # the completeness evidence, gathered once per source
     stepped = cut.model.startswith("step:")
     swatch = colorway_swatch(step_infos)
+    isolated_info = isolation_info(step_infos)
     for preset in presets:
         t1, cpu1 = time.perf_counter(), time.process_time()
         try:
@@ -489,6 +492,10 @@ def process_source(
                 swatch=swatch,
             )
             rendered, data, quality, gate, gate_s = best.main
+            if isolated_info is not None:
+                # Whether the product is the prompted one is the isolation's to say.
+                threshold = preset.gate.threshold(ISOLATION_CHECK)
+                gate = with_check(gate, isolation_check(isolated_info, threshold))
             target = output_path(out_dir, source.sku, preset, held=not gate.delivered)
             write_bytes(target, data)
             try_thumbnail(rendered.pixels, thumbnail_path(out_dir, source.sku, preset.name))
@@ -577,7 +584,7 @@ def _write_sidecar(
     alt = source.alt_text
     if not alt:
         return None
-    isolated = next((i for i in reversed(step_infos) if i.get("step") == PRODUCT_ISOLATION), None)
+    isolated = isolation_info(step_infos)
     data: dict[str, Any] = {
         "sku": source.sku,
         "target": preset.name,
@@ -587,7 +594,8 @@ def _write_sidecar(
         **({"prompt": source.prompt} if source.prompt else {}),
     }
     if isolated is not None:
-        data["isolated"] = {k: isolated.get(k) for k in ("matched", "confidence", "understood")}
+        keys = ("matched", "confidence", "isolation_confidence", "understood")
+        data["isolated"] = {k: isolated.get(k) for k in keys}
     sidecar = target.with_suffix(".json")
     write_bytes(sidecar, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
     return sidecar

@@ -51,6 +51,8 @@ CHECKS: Mapping[str, str] = MappingProxyType(
         "sharpness": "edge steepness, 0.5 = crisp step (min)",
         "visible_seams": "brightness step across extension seams, levels (max)",
         "composition": "made as the preset asks, not with a fallback composition",
+        "isolation_confidence": "calibrated probability that the isolated object is the "
+        "prompted product (min; outputs made from an isolation)",
     }
 )
 """Every check the gate knows, by name, with what its threshold means."""
@@ -71,6 +73,8 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = MappingProxyType(
         "swatch_match": 3.0,
         "sharpness": 0.12,
         "visible_seams": 6.0,
+        # No tune-split isolation at or above 0.7 was wrong (benchmarks/isolate.py --fit).
+        "isolation_confidence": 0.7,
     }
 )
 """Thresholds of checks whose limit the preset's other fields do not already set."""

@@ -188,6 +188,12 @@ _WORDING: Mapping[str, _Wording] = {
     ),
     "composition": _Wording("fallback composition", lambda v, _t: number(v)),
     "file_format": _Wording("format not accepted", lambda v, _t: number(v)),
+    "isolation_confidence": _Wording(
+        "maybe not the prompted product",
+        lambda v, _t: f"isolation {number(v, 2)} sure",
+        lambda t: number(t, 2),
+        "≥",
+    ),
     "swatch_match": _Wording(
         "colour off the swatch", lambda v, _t: f"swatch {number(v, 1)} ΔE", lambda t: number(t, 1)
     ),

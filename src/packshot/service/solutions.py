@@ -66,7 +66,11 @@ from packshot.presets import (
     size_for_aspect,
 )
 from packshot.presets.colors import parse_color
+from packshot.presets.gate import DEFAULT_THRESHOLDS
 from packshot.report import listing_report
+from packshot.sentinel.isolation import NAME as ISOLATION_CHECK
+from packshot.sentinel.isolation import isolation_check, with_check
+from packshot.sentinel.result import GateResult
 from packshot.service.fields import (
     parse_bool,
     parse_choice,
@@ -319,7 +323,10 @@ def product_isolation(req: RunRequest) -> RunResult:
     params = {k: req.fields[k] for k in ISOLATE_PARAMS if k in req.fields}
     params.setdefault("model", req.cutout_model)
     result = run_isolate(req.load().pixels, params)
-    return RunResult([_file("isolated", result.pixels, fmt)], result.info)
+    # An isolation it doubts is held for review like a gated listing output.
+    check = isolation_check(result.info, DEFAULT_THRESHOLDS[ISOLATION_CHECK])
+    gate = with_check(GateResult("deliver", (), ()), check).as_dict()
+    return RunResult([replace(_file("isolated", result.pixels, fmt), gate=gate)], result.info)
 
 
 def object_removal(req: RunRequest) -> RunResult:
