@@ -60,7 +60,12 @@ def test_a_sure_isolation_passes_and_an_unknown_noun_is_held_whatever_its_value(
     assert not unknown.passed and "names nothing packshot knows" in unknown.detail
     assert with_check(DELIVERED, unknown).verdict == "hold"
     # Box and point prompts are the caller's word.
-    box = {"step": "product-isolation", "matched": "box", "isolation_confidence": 1.0, "understood": True}
+    box = {
+        "step": "product-isolation",
+        "matched": "box",
+        "isolation_confidence": 1.0,
+        "understood": True,
+    }
     assert isolation_check(box, 0.5).passed
 
 
