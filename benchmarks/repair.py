@@ -223,7 +223,8 @@ def bench_posters(views: Path | None) -> None:
             # Where the photo itself reads as text (fur, a patterned dress) to the detector,
             # a line's place is "found" after any removal: counted apart.
             clean = np.asarray(Image.open(path.with_suffix(".clean.png")).convert("RGB"))
-            busy = [ln for ln in lines if _found([ln], detect_text_all_scales(clean))]
+            on_clean = detect_text_all_scales(clean)
+            busy = [ln for ln in lines if _found([ln], on_clean)]
             c = sum(_found([ln], left) for ln in busy)
             before, after, texture = before + b, after + a, texture + c
             print(f"{path.stem:24s} {len(lines):5d} {b:6d} {a:5d} {c:5d} "
