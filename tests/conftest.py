@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pytest
 from PIL import Image
 
+from packshot.models import catalog as model_catalog
 from packshot.models import registry, runtime
 
 TEST_MODEL = "u2netp"
@@ -153,11 +154,11 @@ def isolated_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.delenv(runtime.THREADS_ENV, raising=False)
     monkeypatch.delenv(runtime.ENGINE_ENV, raising=False)
     monkeypatch.setenv(registry.MODELS_DIR_ENV, str(tmp_path / "cache"))
-    registry._load_catalog.cache_clear()
+    model_catalog._load_catalog.cache_clear()
     runtime.clear_sessions()
     yield
     runtime.clear_sessions()
-    registry._load_catalog.cache_clear()
+    model_catalog._load_catalog.cache_clear()
 
 
 def save_onnx(graph: Any, path: Path) -> Path:

@@ -17,6 +17,7 @@ from onnx import TensorProto, helper
 
 from conftest import save_onnx
 from packshot.errors import InputError, ModelError
+from packshot.models import catalog as model_catalog
 from packshot.models import registry
 from packshot.models.inpaint import default_inpainter, neural_inpainter
 from packshot.ops.inpaint import inpaint
@@ -79,7 +80,7 @@ path = "{weights.name}"
         "utf-8",
     )
     monkeypatch.setenv(registry.CATALOG_ENV, str(catalog))
-    registry._load_catalog.cache_clear()
+    model_catalog._load_catalog.cache_clear()
 
 
 def _photo(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,8 @@ from packshot.errors import (
     ModelVerificationError,
     UnknownModelError,
 )
-from packshot.models import registry
+from packshot.models import cache, installer, registry
+from packshot.models import catalog as model_catalog
 
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 
@@ -48,7 +49,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(key, raising=False)
     cache = tmp_path / "cache"
     monkeypatch.setenv(registry.MODELS_DIR_ENV, str(cache))
-    registry._load_catalog.cache_clear()
+    model_catalog._load_catalog.cache_clear()
     return cache
 
 
@@ -323,7 +324,7 @@ def test_install_from_path_then_cached(
     def no_hash(_: Path) -> str:
         raise AssertionError("re-hashed a cached file with a valid sidecar")
 
-    monkeypatch.setattr(registry, "_sha256_file", no_hash)
+    monkeypatch.setattr(cache, "_sha256_file", no_hash)
     assert models.model_path("tiny") == path
     assert models.model_path("tiny", install=False) == path
 
@@ -335,13 +336,13 @@ def test_missing_sidecar_rehashes_once(
     models.install("tiny")
     (isolated / "tiny.sha256").unlink()
     hashed: list[Path] = []
-    real = registry._sha256_file
+    real = cache._sha256_file
 
     def counting(path: Path) -> str:
         hashed.append(path)
         return real(path)
 
-    monkeypatch.setattr(registry, "_sha256_file", counting)
+    monkeypatch.setattr(cache, "_sha256_file", counting)
     assert models.is_installed("tiny")
     assert models.is_installed("tiny")
     assert len(hashed) == 1
@@ -521,14 +522,14 @@ convert = "{converter}"
 """,
             monkeypatch,
         )
-        registry._load_catalog.cache_clear()
+        model_catalog._load_catalog.cache_clear()
 
     catalog(sha(original[::-1]))
     path = registry.model_path("made")
     assert path.read_bytes() == original[::-1]
     assert (isolated / "orig.bin").read_bytes() == original  # the original is cached too
-    assert "converted from orig (reverse)" in registry._read_sidecar(
-        registry._sidecar(isolated, registry.get_spec("made"))
+    assert "converted from orig (reverse)" in cache._read_sidecar(
+        cache._sidecar(isolated, registry.get_spec("made"))
     ).get("source", "")
 
     path.unlink()
@@ -601,7 +602,7 @@ def fake_tool(
         calls.append(argv)
         produce(argv, cwd)
 
-    monkeypatch.setattr(registry, "_run_tool", run)
+    monkeypatch.setattr(installer, "_run_tool", run)
     monkeypatch.setattr("shutil.which", lambda name: f"/usr/bin/{name}")
     return calls
 

@@ -385,7 +385,7 @@ def test_listing_errors_name_no_server_path(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("the gate broke")
 
-    # A bug inside the pipeline: its message names the staged source file and the log.
+    # A bug inside the pipeline: its message names the item (its SKU), the target and the log.
     monkeypatch.setattr(listing, "best_output", broken)
     settings = settings_for(tmp_path / "data")
     key = new_key(settings)
@@ -398,7 +398,7 @@ def test_listing_errors_name_no_server_path(
         job = wait_job(c, r.json()["status_url"], timeout=240)
     assert job["state"] == "failed", job
     message = job["error"]["message"]
-    assert "item.jpg -> amazon-main: internal error (RuntimeError: the gate broke)" in message
+    assert "item -> amazon-main: internal error (RuntimeError: the gate broke)" in message
     assert "traceback in packshot.log" in message
     assert str(tmp_path) not in message and str(log_file().parent) not in message
     assert "/" not in message.split("RuntimeError")[0]

@@ -106,3 +106,28 @@ def test_the_http_listing_carries_the_report_the_cli_writes(
     # What the server keeps where is not the client's business: file names, not paths.
     for t in http["targets"]:
         assert "/" not in str(t["output"]) and "/" not in str(t["source"])
+
+
+def test_a_marketplace_image_over_http_is_the_listings_own(
+    client: httpx.Client, photo: bytes, tmp_path: Path, real_models: Path
+) -> None:
+    # One pipeline: background-color-fix for a market, the HTTP listing and the CLI listing
+    # make the same bytes from the same photo.
+    body = {"image_base64": _b64(photo), "model": TEST_MODEL}
+    fix = client.post("/v1/run/background-color-fix", json={**body, "market": "amazon-main"})
+    assert fix.status_code in (200, 202), fix.text
+    r = client.post("/v1/run/listing", json={**body, "market": ["amazon-main"], "sku": "BAG"})
+    job = wait_job(client, r.json()["status_url"], timeout=300)
+    [entry] = job["result"]["files"]
+    over_http = client.get(entry["url"]).content
+
+    (tmp_path / "BAG.jpg").write_bytes(photo)
+    out = tmp_path / "out"
+    args = ["-m", "amazon-main", "-o", str(out), "--model", TEST_MODEL, "-j", "1", "-q"]
+    cli = CliRunner().invoke(app, ["listing", str(tmp_path / "BAG.jpg"), *args])
+    assert cli.exit_code == 0, cli.output
+    [target] = json.loads((out / "report.json").read_text())["targets"]
+    written = Path(target["output"])
+    assert over_http == (written if written.is_absolute() else out / written).read_bytes()
+    if fix.status_code == 200:
+        assert fix.content == over_http

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from packshot.errors import InputError, ModelError
-from packshot.models.registry import ENGINES, PRECISIONS, get_spec, model_path
+from packshot.models.catalog import ENGINES, PRECISIONS, get_spec
+from packshot.models.registry import model_path
 
 __all__ = [
     "ENGINE_ENV",

@@ -430,46 +430,82 @@ def best_output(
     return BestOutput(first, extras, [r.as_dict() for r in order] + repeats)
 
 
-def process_source(
-    source: Source,
+@dataclass(frozen=True)
+class TargetOutput:
+    """One target of one item, as :func:`run_item` made it: the encoded bytes to deliver
+    (or hold), the other kept candidates, the rendered pixels (for thumbnails), the
+    gate's result and the provenance (``info``); or the error that failed it alone."""
+
+    preset: Preset
+    info: dict[str, Any]
+    data: bytes | None = None
+    extras: tuple[bytes, ...] = ()
+    pixels: ImageArray | None = None
+    gate: GateResult | None = None
+    error: str | None = None
+
+    @property
+    def state(self) -> str:
+        """``done`` (delivered), ``held`` (the gate holds it for review) or ``failed``."""
+        if self.error is not None or self.gate is None:
+            return "failed"
+        return "done" if self.gate.delivered else "held"
+
+
+@dataclass(frozen=True)
+class ItemOutput:
+    """Every target of one item, and what the recipe's steps said (their infos)."""
+
+    targets: list[TargetOutput]
+    step_infos: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    """The item failed before any target (a step or the cutout): every target has it."""
+
+
+def run_item(
+    pixels: ImageArray,
     presets: Sequence[Preset],
-    out_dir: Path,
+    *,
     model: str,
     steps: Sequence[StepCall] = (),
+    fields: dict[str, str] | None = None,
     ocr: bool = True,
-) -> list[TargetRecord]:
-    """Apply the recipe's steps, then render, encode and write every target of one
-    source; one record per target.
+    label: str = "image",
+    started: tuple[float, float] | None = None,
+) -> ItemOutput:
+    """The one per-item pipeline: a recipe's steps, the cutout, then every target
+    rendered, encoded and passed through its preset's gate (fixing what it can), with
+    provenance; pixels in, bytes and verdicts out, no file touched. Every entry point
+    that makes a marketplace image (CLI listing and recipes, each batch worker, the HTTP
+    listing, background-color-fix and smart-resize) runs this.
 
-    Never raises for a bad image or a failing target: the failure is the record.
+    ``fields`` are the item's per-SKU text (prompt, title, alt) for the report; ``label``
+    names the item in errors; ``started`` (wall, CPU clocks) when the caller's own work
+    (reading the file) counts as the item's compute. Never raises for a bad image or a
+    failing target: the failure is that target's (or every target's) ``error``.
     """
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    steps = source_steps(source, steps)
+    t0, cpu0 = started or (time.perf_counter(), time.process_time())
     try:
-        loaded = load_source(source)
-        pixels, step_infos = apply_steps(loaded.pixels, steps)
-        if steps and meaningful_alpha(pixels) is not None:
+        stepped_pixels, step_infos = apply_steps(pixels, steps)
+        if steps and meaningful_alpha(stepped_pixels) is not None:
             # A step (isolation, a new scene) made the matte: the targets use it as is.
-            pixels = with_photo_behind(pixels, loaded.pixels)
-            cut = Cutout(rgba=pixels, model=f"step:{steps[-1].name}", timings={})
+            stepped_pixels = with_photo_behind(stepped_pixels, pixels)
+            cut = Cutout(rgba=stepped_pixels, model=f"step:{steps[-1].name}", timings={})
         else:
-            cut = cutout(pixels, model=model)
+            cut = cutout(stepped_pixels, model=model)
     except PackshotError as exc:
-        return [_failed(source, p, str(exc)) for p in presets]
+        return _all_failed(presets, str(exc))
     except Exception as exc:  # one image must never take the batch down
-        message = internal_error(source.location, exc)
-        return [_failed(source, p, message) for p in presets]
+        return _all_failed(presets, internal_error(label, exc))
+    pixels = stepped_pixels
     shared: dict[str, Any] = {"cutout_s": round(time.perf_counter() - t0, 3), "model": cut.model}
-    # The report's thumbnails are made here, where the pixels already are: a report of
-    # 10,000 outputs then decodes none of them.
-    try_thumbnail(loaded.pixels, thumbnail_path(out_dir, source.sku, "source"))
     # The source's cutout (and steps) serve every target: each carries an equal share.
     shared_cpu = (time.process_time() - cpu0) / max(1, len(presets))
     isolated = [PRODUCT_ISOLATION] if any(step.name == PRODUCT_ISOLATION for step in steps) else []
     if step_infos:
         shared["steps"] = step_infos
-    shared.update(_row_fields(source))
-    records = []
+    shared.update(fields or {})
+    outputs = []
     cuts = {model: cut}  # cutouts by ensemble, shared by the targets' candidates
     evidence: Evidence | None = None  # the completeness evidence, gathered once per source
     stepped = cut.model.startswith("step:")
@@ -496,18 +532,12 @@ def process_source(
                 # Whether the product is the prompted one is the isolation's to say.
                 threshold = preset.gate.threshold(ISOLATION_CHECK)
                 gate = with_check(gate, isolation_check(isolated_info, threshold))
-            target = output_path(out_dir, source.sku, preset, held=not gate.delivered)
-            write_bytes(target, data)
-            try_thumbnail(rendered.pixels, thumbnail_path(out_dir, source.sku, preset.name))
-            for k, extra in enumerate(best.extras, start=2):
-                write_bytes(target.with_suffix(f".alt{k}{target.suffix}"), extra)
-            sidecar = _write_sidecar(target, source, preset, step_infos)
         except PackshotError as exc:
-            records.append(_failed(source, preset, str(exc)))
+            outputs.append(TargetOutput(preset, {}, error=str(exc)))
             continue
         except Exception as exc:
-            message = internal_error(f"{source.location} -> {preset.name}", exc)
-            records.append(_failed(source, preset, message))
+            message = internal_error(f"{label} -> {preset.name}", exc)
+            outputs.append(TargetOutput(preset, {}, error=message))
             continue
         info = {
             "fingerprint": fingerprint(preset, model, steps),
@@ -521,7 +551,6 @@ def process_source(
             "gate_s": round(gate_s, 3),
             "gate": gate.as_dict(),
             **({"candidates": best.ranking} if best.ranking else {}),
-            **({"sidecar": str(sidecar)} if sidecar is not None else {}),
             # A kept background is reframed by extension (the hosted "smart resize"); any
             # other background is the hosted background removal.
             "compute": output_cost(
@@ -532,16 +561,83 @@ def process_source(
                 ],
             ),
         }
-        held = not gate.delivered
+        outputs.append(TargetOutput(preset, info, data, tuple(best.extras), rendered.pixels, gate))
+    return ItemOutput(outputs, step_infos)
+
+
+def _all_failed(presets: Sequence[Preset], error: str) -> ItemOutput:
+    return ItemOutput([TargetOutput(p, {}, error=error) for p in presets], error=error)
+
+
+def process_source(
+    source: Source,
+    presets: Sequence[Preset],
+    out_dir: Path,
+    model: str,
+    steps: Sequence[StepCall] = (),
+    ocr: bool = True,
+) -> list[TargetRecord]:
+    """One source of a batch: read it, :func:`run_item`, write every target (delivered
+    ones to ``<sku>/``, held ones to ``<sku>/held/``, thumbnails and alt-text sidecars
+    beside them); one record per target.
+
+    Never raises for a bad image or a failing target: the failure is the record.
+    """
+    started = time.perf_counter(), time.process_time()
+    steps = source_steps(source, steps)
+    try:
+        loaded = load_source(source)
+    except PackshotError as exc:
+        return [_failed(source, p, str(exc)) for p in presets]
+    except Exception as exc:  # one image must never take the batch down
+        message = internal_error(source.location, exc)
+        return [_failed(source, p, message) for p in presets]
+    item = run_item(
+        loaded.pixels,
+        presets,
+        model=model,
+        steps=steps,
+        fields=row_fields(source),
+        ocr=ocr,
+        label=source.location,
+        started=started,
+    )
+    if item.error is None:
+        # The report's thumbnails are made here, where the pixels already are: a report
+        # of 10,000 outputs then decodes none of them.
+        try_thumbnail(loaded.pixels, thumbnail_path(out_dir, source.sku, "source"))
+    records = []
+    for out in item.targets:
+        preset = out.preset
+        if out.data is None or out.state == "failed":
+            records.append(_failed(source, preset, out.error or "no output"))
+            continue
+        held = out.state == "held"
+        try:
+            target = output_path(out_dir, source.sku, preset, held=held)
+            write_bytes(target, out.data)
+            if out.pixels is not None:
+                try_thumbnail(out.pixels, thumbnail_path(out_dir, source.sku, preset.name))
+            for k, extra in enumerate(out.extras, start=2):
+                write_bytes(target.with_suffix(f".alt{k}{target.suffix}"), extra)
+            sidecar = _write_sidecar(target, source, preset, item.step_infos)
+        except PackshotError as exc:
+            records.append(_failed(source, preset, str(exc)))
+            continue
+        except Exception as exc:
+            message = internal_error(f"{source.location} -> {preset.name}", exc)
+            records.append(_failed(source, preset, message))
+            continue
+        info = {**out.info, **({"sidecar": str(sidecar)} if sidecar is not None else {})}
         records.append(
             TargetRecord(
                 source.sku,
                 preset.name,
                 source.location,
-                "held" if held else "done",
+                out.state,
                 str(target),
-                len(data),
-                "held for review: " + "; ".join(gate.reasons) if held else None,
+                len(out.data),
+                "held for review: " + "; ".join(out.gate.reasons) if held and out.gate else None,
                 info,
             )
         )
@@ -570,7 +666,7 @@ def source_steps(source: Source, steps: Sequence[StepCall]) -> tuple[StepCall, .
     return tuple(calls)
 
 
-def _row_fields(source: Source) -> dict[str, str]:
+def row_fields(source: Source) -> dict[str, str]:
     """The manifest row's per-SKU text, for the report: prompt, title, alt text."""
     fields = {"prompt": source.prompt, "title": source.title, "alt": source.alt_text}
     return {k: v for k, v in fields.items() if v}

@@ -100,9 +100,14 @@ def read_manifest(path: Path) -> list[Source]:
         if not location.startswith(("http://", "https://")) and not is_remote(location):
             location = str((path.parent / location).resolve())
         sku = str(row.get("sku") or "").strip() or Path(location.split("?")[0]).stem
-        fields = {key: _text_field(row, key, where) for key in TEXT_KEYS}
-        sources.append(Source(safe_sku(sku), location, **fields))
+        sources.append(Source(safe_sku(sku), location, **text_fields(row, where)))
     return sources
+
+
+def text_fields(row: Mapping[str, object], where: str) -> dict[str, str | None]:
+    """A row's per-SKU text (``prompt``, ``title``, ``alt``), checked: a manifest row's
+    and an HTTP listing's fields are read by this one rule."""
+    return {key: _text_field(row, key, where) for key in TEXT_KEYS}
 
 
 def _text_field(row: Mapping[str, object], key: str, where: str) -> str | None:

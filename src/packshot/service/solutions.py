@@ -21,7 +21,6 @@ delivery and shown on the review page instead.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -40,12 +39,8 @@ from packshot.ops.compose import ShadowParams, compose_on_color
 from packshot.ops.geometry import parse_box
 from packshot.pipeline.check import check_image
 from packshot.pipeline.cutout import cutout
-from packshot.pipeline.listing import (
-    gate_output,
-    render_keep,
-    render_white,
-    run_listing,
-)
+from packshot.pipeline.listing import row_fields, run_item, source_steps
+from packshot.pipeline.manifest import TargetRecord
 from packshot.pipeline.recolor import MAX_DELTA_E, recolor_image, swatch_target
 from packshot.pipeline.repair import (
     SCENE_FIELDS,
@@ -56,7 +51,7 @@ from packshot.pipeline.repair import (
     replace_background,
     scene_params,
 )
-from packshot.pipeline.sources import TEXT_KEYS, safe_sku
+from packshot.pipeline.sources import Source, safe_sku, text_fields
 from packshot.presets import (
     ASPECTS,
     Preset,
@@ -179,7 +174,6 @@ def background_color_fix(req: RunRequest) -> RunResult:
     shadow = parse_bool(req.fields.get("shadow"), "shadow", default=False)
     market = _market(req.fields)
     image = req.load()
-    cut = cutout(image.pixels, model=req.cutout_model)
     if market is not None:
         if market.background != "white":
             raise InputError(
@@ -187,23 +181,31 @@ def background_color_fix(req: RunRequest) -> RunResult:
                 "needs a market with a colour background (amazon-main, shopify, walmart, ...)."
             )
         preset = derive_preset(market, {"background_color": list(color)}, origin="request")
-        rendered = render_white(cut, preset)
-        # A marketplace image is gated like a listing's (completeness included): a held one
-        # goes to review, not to the caller.
-        data, quality, gate, _ = gate_output(
-            rendered, preset, cut, image.pixels[..., :3], model=cut.model
-        )
-        fmt = preset.format
+        # A marketplace image is the listing's item pipeline for one target (candidates,
+        # completeness, the gate): a held one goes to review, not to the caller.
         name = f"{preset.name}.{preset.extension}"
-        info = {**rendered.info, "market": preset.name, "quality": quality}
-        media = MEDIA_TYPES.get(fmt, "application/octet-stream")
-        out = OutputFile(name, data, media, gate.as_dict())
-    else:
-        fmt = _output_format(req.fields, "JPEG", ("JPEG", "PNG", "WEBP"))
-        pixels = compose_on_color(cut.rgba, color, shadow=ShadowParams() if shadow else None)
-        out = _file("background", pixels, fmt, exact=True)
-        info = {"width": image.width, "height": image.height}
+        out, info = _marketplace_image(req, image.pixels, preset, name)
+        info = {**info, "market": preset.name}
+        return RunResult([out], {"color": list(color), **info})
+    cut = cutout(image.pixels, model=req.cutout_model)
+    fmt = _output_format(req.fields, "JPEG", ("JPEG", "PNG", "WEBP"))
+    pixels = compose_on_color(cut.rgba, color, shadow=ShadowParams() if shadow else None)
+    out = _file("background", pixels, fmt, exact=True)
+    info = {"width": image.width, "height": image.height}
     return RunResult([out], {"model": cut.model, "color": list(color), **info, **cut.timings})
+
+
+def _marketplace_image(
+    req: RunRequest, pixels: Any, preset: Preset, name: str
+) -> tuple[OutputFile, dict[str, Any]]:
+    """One marketplace image by :func:`run_item`, its gate verdict on the file."""
+    item = run_item(pixels, [preset], model=req.cutout_model, label="image")
+    out = item.targets[0]
+    if out.data is None or out.gate is None:
+        raise InputError(out.error or "image: no output was made.")
+    media = MEDIA_TYPES.get(preset.format, "application/octet-stream")
+    info = {k: v for k, v in out.info.items() if k != "gate"}
+    return OutputFile(name, out.data, media, out.gate.as_dict(), info), info
 
 
 def smart_resize(req: RunRequest) -> RunResult:
@@ -230,24 +232,9 @@ def smart_resize(req: RunRequest) -> RunResult:
         origin="request",
     )
     image = req.load()
-    cut = cutout(image.pixels, model=req.cutout_model)
-    rendered = render_keep(image.pixels[..., :3], cut, preset)
-    data, _, gate, _ = gate_output(rendered, preset, cut, image.pixels[..., :3], model=cut.model)
     name = f"resized-{aspect.replace(':', 'x')}-{tier}.{preset.extension}"
-    media = MEDIA_TYPES.get(fmt, "application/octet-stream")
-    out = OutputFile(name, data, media, gate.as_dict())
-    info = {"model": cut.model, "width": preset.width, "height": preset.height}
-    return RunResult([out], {**info, **rendered.info, **cut.timings})
-
-
-_SOURCE_SUFFIX = {
-    "JPEG": "jpg",
-    "PNG": "png",
-    "WEBP": "webp",
-    "TIFF": "tif",
-    "BMP": "bmp",
-    "GIF": "gif",
-}
+    out, info = _marketplace_image(req, image.pixels, preset, name)
+    return RunResult([out], info)
 
 
 def listing(req: RunRequest) -> RunResult:
@@ -256,50 +243,56 @@ def listing(req: RunRequest) -> RunResult:
         raise InputError('market: this field is required (e.g. ["amazon-main", "etsy"]).')
     presets = parse_preset_names(parse_names(req.fields["market"], "market"))
     image = req.load()
-    suffix = _SOURCE_SUFFIX.get(image.format)
-    if suffix is None:
-        raise InputError(f"image: {image.format} sources are not supported by listing.")
     sku = safe_sku(text_field(req.fields, "sku") or "item")
-    source = req.work_dir / "source" / f"{sku}.{suffix}"
-    source.parent.mkdir(parents=True, exist_ok=True)
-    source.write_bytes(req.images["image"])
-    # The per-SKU fields go through a one-row manifest: the batch's own way of reading them.
-    row = {"sku": sku, "image": source.name}
-    row.update({k: v for k in TEXT_KEYS if (v := text_field(req.fields, k)) is not None})
-    manifest = source.parent / "manifest.json"
-    manifest.write_text(json.dumps([row]), encoding="utf-8")
-    out_dir = req.work_dir / "out"
+    # The per-SKU text is read by the manifest's own rule; the item runs as a batch's does.
+    source = Source(sku, "image", **text_fields(req.fields, "listing"))
     started = time.perf_counter()
-    records = run_listing([manifest], presets, out_dir, model=req.cutout_model, workers=1)
-    # The report.json `packshot listing` writes, for this batch of one.
+    item = run_item(
+        image.pixels,
+        presets,
+        model=req.cutout_model,
+        steps=source_steps(source, ()),
+        fields=row_fields(source),
+        label=sku,
+    )
+    files = []
+    targets = []
+    records = []
+    for out in item.targets:
+        preset = out.preset
+        entry: dict[str, Any] = {"target": preset.name, "state": out.state, "error": out.error}
+        name = f"{preset.name}.{preset.extension}"
+        error = out.error
+        if out.data is not None and out.gate is not None:
+            gate = out.gate.as_dict()
+            media = MEDIA_TYPES.get(preset.format, "application/octet-stream")
+            files.append(OutputFile(name, out.data, media, gate, dict(out.info)))
+            entry["file"] = name
+            if out.state == "held":
+                error = "held for review: " + "; ".join(out.gate.reasons)
+                entry["error"] = error
+        targets.append(entry)
+        # The records a batch's manifest keeps, for the report `packshot listing` writes.
+        written = out.data is not None and out.state != "failed"
+        records.append(
+            TargetRecord(
+                sku,
+                preset.name,
+                "image",
+                out.state,
+                name if written else None,
+                len(out.data) if written and out.data is not None else None,
+                error,
+                dict(out.info),
+            )
+        )
     report = listing_report(
         records, title=f"packshot listing {sku}", wall_s=time.perf_counter() - started
     )
-    alt = next((r.info["alt"] for r in records if r.info.get("alt")), None)
-    files = []
-    targets = []
-    for rec in records:
-        entry: dict[str, Any] = {"target": rec.target, "state": rec.state, "error": rec.error}
-        if (rec.ok or rec.held) and rec.output:
-            path = Path(rec.output)
-            preset = next(p for p in presets if p.name == rec.target)
-            fmt = preset.format
-            gate = rec.info.get("gate") if isinstance(rec.info.get("gate"), dict) else None
-            files.append(
-                OutputFile(
-                    path.name,
-                    path.read_bytes(),
-                    MEDIA_TYPES.get(fmt, "application/octet-stream"),
-                    gate,
-                    dict(rec.info),
-                )
-            )
-            entry["file"] = path.name
-        targets.append(entry)
     failed = [t for t in targets if t["state"] != "done"]
     if failed and not files:
         raise InputError("; ".join(str(t["error"]) for t in failed))
-    extra = {"alt": alt} if alt else {}
+    extra = {"alt": source.alt_text} if source.alt_text else {}
     return RunResult(files, {"sku": sku, **extra, "targets": targets, "report": report})
 
 
