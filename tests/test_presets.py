@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from packshot import presets
 from packshot.cli.presets import presets_app
 from packshot.errors import InputError
-from packshot.presets import Preset, PresetError
+from packshot.presets import Preset, PresetError, loader
 from packshot.presets.colors import parse_color
 
 REQUIRED = (
@@ -37,7 +37,7 @@ BUILTINS = presets.load_presets(None)
 @pytest.fixture(autouse=True)
 def no_user_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(presets.PRESETS_ENV, raising=False)
-    presets._load.cache_clear()
+    loader._load.cache_clear()
 
 
 def user_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Path:
