@@ -152,6 +152,42 @@ darker) than the fabric's mid-tone is a print of another lightness (a white prin
 black tee), not a fold or a highlight."""
 
 
+ACCENT_RICHER = (1.6, 2.1)
+"""Chroma as a multiple of a dyed fabric's own over which a pixel of a near hue goes from
+fabric to accent: a saturated appliqué or gilt hardware on a pale leather of about its
+hue (pink flowers on blush pink, gold on beige). Shading and sheen of one dye stay under
+1.4x: a darker fold loses chroma, a highlight loses more."""
+
+ACCENT_GROW = 0.5
+"""An accent is a patch, not a pixel: from each pixel surely an accent (score above this),
+it grows into the connected pixels that lean the same way on looser bounds (hue 15-30
+degrees off, chroma 1.35-1.6x) within :data:`GROW_REACH`, so a flower's paler petals go
+with its saturated heart, while the same faint lean alone, far from any accent (shading),
+stays fabric."""
+
+
+GROW_REACH = 0.02
+"""How far (share of the region's diagonal) an accent grows from its sure pixels: a
+petal's width, not a panel's; shading beside an appliqué stays fabric."""
+
+
+def _grown(strong: FloatArray, weak: FloatArray) -> FloatArray:
+    """``weak`` kept where its connected region (``weak > 0``, within
+    :data:`GROW_REACH` of a sure pixel) holds a ``strong`` pixel."""
+    sure = (strong > ACCENT_GROW).astype(np.uint8)
+    reach = max(1, round(GROW_REACH * float(np.hypot(*strong.shape))))
+    near = cv2.dilate(sure, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2))
+    count, labels = cv2.connectedComponents(
+        ((weak > 0.0) & (near > 0)).astype(np.uint8), connectivity=8
+    )
+    if count <= 1:
+        return np.zeros_like(weak)
+    seeded = np.zeros(count, bool)
+    seeded[np.unique(labels[strong > ACCENT_GROW])] = True
+    seeded[0] = False
+    return np.asarray(np.where(seeded[labels], np.maximum(weak, strong), 0.0), np.float32)
+
+
 def _ramp(x: npt.ArrayLike, lo: float, hi: float) -> FloatArray:
     return np.asarray(np.clip((np.asarray(x) - lo) / (hi - lo), 0.0, 1.0), np.float32)
 
@@ -175,7 +211,11 @@ def fabric_share(crop: ImageArray, log_s: FloatArray, dominant_lab: npt.ArrayLik
         chromatic = _ramp(chroma, 6.0, 12.0)
         grey = _ramp(-chroma / dom_chroma, -ACCENT_GREY[0], -ACCENT_GREY[1])
         brighter = _ramp(lab[..., 0] - dom[0], 5.0, 15.0)
-        accent = np.maximum.reduce([_ramp(hue, *ACCENT_HUE) * chromatic, grey * brighter, light])
+        ratio = chroma / dom_chroma
+        richer = _ramp(ratio, *ACCENT_RICHER) * _ramp(chroma - dom_chroma, 8.0, 14.0)
+        strong = np.maximum(_ramp(hue, *ACCENT_HUE) * chromatic, richer)
+        lean = np.maximum(_ramp(hue, 15.0, 30.0) * chromatic, _ramp(ratio, 1.35, 1.6))
+        accent = np.maximum.reduce([strong, _grown(strong, lean), grey * brighter, light])
     return np.asarray(cv2.GaussianBlur(1.0 - accent, (0, 0), 1.0), np.float32)
 
 

@@ -58,7 +58,7 @@ from packshot.pipeline.thumbs import thumbnail_path, try_thumbnail
 from packshot.presets import Preset
 from packshot.presets.gate import CUTOUT_CHECKS
 from packshot.sentinel.candidates import Candidate, rank_candidates
-from packshot.sentinel.checks import SwatchMeasure
+from packshot.sentinel.checks import SEPARATION, SwatchMeasure, separation_check
 from packshot.sentinel.completeness import Evidence, gather_evidence
 from packshot.sentinel.fixes import FIX_FOR_CHECK, Repair
 from packshot.sentinel.gate import evaluate, run_gate
@@ -510,6 +510,7 @@ def run_item(
     evidence: Evidence | None = None  # the completeness evidence, gathered once per source
     stepped = cut.model.startswith("step:")
     swatch = colorway_swatch(step_infos)
+    unsure = colorway_unsure(step_infos)
     isolated_info = isolation_info(step_infos)
     for preset in presets:
         t1, cpu1 = time.perf_counter(), time.process_time()
@@ -532,6 +533,10 @@ def run_item(
                 # Whether the product is the prompted one is the isolation's to say.
                 threshold = preset.gate.threshold(ISOLATION_CHECK)
                 gate = with_check(gate, isolation_check(isolated_info, threshold))
+            if unsure is not None:
+                # Whether the colourway told fabric from accents is the recolouring's to say.
+                threshold = preset.gate.threshold(SEPARATION)
+                gate = with_check(gate, separation_check(unsure, threshold))
         except PackshotError as exc:
             outputs.append(TargetOutput(preset, {}, error=str(exc)))
             continue
@@ -703,6 +708,15 @@ def colorway_swatch(step_infos: Sequence[dict[str, Any]]) -> Swatch | None:
         if info.get("step") == "recolor" and "target" in info:
             r, g, b = (int(v) for v in info["target"])
             return (r, g, b), info.get("measure", "closest")
+    return None
+
+
+def colorway_unsure(step_infos: Sequence[dict[str, Any]]) -> float | None:
+    """The recolor step's measured ``accent_separation`` (None without one)."""
+    for info in step_infos:
+        check = info.get(SEPARATION) if info.get("step") == "recolor" else None
+        if isinstance(check, dict) and isinstance(check.get("value"), int | float):
+            return float(check["value"])
     return None
 
 

@@ -38,7 +38,7 @@ from packshot.pipeline.sources import Source, safe_sku
 from packshot.pipeline.steps import StepCall, StepResult
 from packshot.presets.colors import Color, parse_color
 from packshot.presets.gate import DEFAULT_THRESHOLDS
-from packshot.sentinel.checks import SwatchMeasure, swatch_match
+from packshot.sentinel.checks import SwatchMeasure, accent_separation, swatch_match
 from packshot.sentinel.result import CheckResult, GateResult
 from packshot.sentinel.subject import Subject
 
@@ -233,10 +233,16 @@ class Colorway:
     region: str
     pattern: str | None = None
     region_info: dict[str, Any] | None = None
+    separation: CheckResult | None = None
+    """``accent_separation``, when accents were kept: a mottled variant is held."""
+
+    @property
+    def checks(self) -> tuple[CheckResult, ...]:
+        return (self.check,) if self.separation is None else (self.check, self.separation)
 
     @property
     def held(self) -> bool:
-        return not self.check.passed
+        return not all(c.passed for c in self.checks)
 
     @property
     def measure(self) -> SwatchMeasure:
@@ -247,9 +253,9 @@ class Colorway:
         )
 
     def gate(self) -> GateResult:
-        """The colour check as a gate verdict (held with the value when off target)."""
-        reasons = (self.check.reason(),) if self.held else ()
-        return GateResult("hold" if self.held else "deliver", reasons, (self.check,))
+        """The colour checks as a gate verdict (held with the values when one fails)."""
+        reasons = tuple(c.reason() for c in self.checks if not c.passed)
+        return GateResult("hold" if self.held else "deliver", reasons, self.checks)
 
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {**self.target.info(), "region": self.region}
@@ -260,6 +266,8 @@ class Colorway:
         out.update(self.result.info())
         out["measure"] = self.measure
         out["swatch_match"] = self.check.as_dict()
+        if self.separation is not None:
+            out["accent_separation"] = self.separation.as_dict()
         out["verdict"] = "hold" if self.held else "deliver"
         return out
 
@@ -314,6 +322,11 @@ def recolor_image(
     check = swatch_match(
         Subject(result.rgb, result.fabric), target.rgb, max_delta_e=max_delta_e, measure=measure
     )
+    separation = None
+    if keep_accents:
+        separation = accent_separation(
+            alpha, result.fabric, max_unsure=DEFAULT_THRESHOLDS["accent_separation"]
+        )
     out = result.rgb
     if pixels.shape[2] == 4:
         out = np.dstack([out, pixels[..., 3]])
@@ -326,6 +339,7 @@ def recolor_image(
         how,
         pattern_name if pattern is not None else None,
         found or None,
+        separation,
     )
 
 

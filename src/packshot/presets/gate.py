@@ -48,6 +48,8 @@ CHECKS: Mapping[str, str] = MappingProxyType(
         "cutout_confidence": "calibrated probability that the cutout is right (min)",
         "colour_fidelity": "mean CIEDE2000 output vs source (max)",
         "swatch_match": "CIEDE2000 of the product's colour from its swatch (max; needs a swatch)",
+        "accent_separation": "share of a recoloured region neither surely its fabric nor "
+        "surely a kept accent (max; colourways that keep accents)",
         "sharpness": "edge steepness, 0.5 = crisp step (min)",
         "visible_seams": "brightness step across extension seams, levels (max)",
         "composition": "made as the preset asks, not with a fallback composition",
@@ -71,6 +73,9 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = MappingProxyType(
         "colour_fidelity": 3.0,
         # 2-3 is noticeable at a glance: a colourway further off its swatch is held.
         "swatch_match": 3.0,
+        # Clean colourways measure 0.002-0.04 (synthetic fabrics with patches, an on-model
+        # top with a print); the sample handbag's pale petals on blush leather 0.17.
+        "accent_separation": 0.08,
         "sharpness": 0.12,
         "visible_seams": 6.0,
         # No tune-split isolation at or above 0.7 was wrong (benchmarks/isolate.py --fit).

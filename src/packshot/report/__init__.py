@@ -197,6 +197,11 @@ _WORDING: Mapping[str, _Wording] = {
     "swatch_match": _Wording(
         "colour off the swatch", lambda v, _t: f"swatch {number(v, 1)} ΔE", lambda t: number(t, 1)
     ),
+    "accent_separation": _Wording(
+        "accents not told from the fabric",
+        lambda v, _t: f"{number(100 * v, 0)}% unsure",
+        lambda t: f"{number(100 * t, 0)}%",
+    ),
 }
 """How each check of :data:`~packshot.presets.gate.CHECKS` reads on the page."""
 

@@ -487,6 +487,40 @@ def swatch_match(
     return CheckResult(name, best, max_delta_e, best <= max_delta_e, False, detail)
 
 
+SEPARATION = "accent_separation"
+
+ACCENT_UNSURE = (0.15, 0.85)
+"""A pixel's fabric share (its blend weight over its coverage) strictly between these is
+one the recolouring could not call fabric or accent: it came out part old, part new."""
+
+
+def accent_separation(
+    region: npt.NDArray[np.float32], fabric: npt.NDArray[np.float32], *, max_unsure: float
+) -> CheckResult:
+    """How cleanly a colourway told the region's fabric (recoloured) from its accents
+    (kept): the share of the region's sure pixels (coverage >= 0.5) that are neither. Pale
+    appliques the colour of the leather around them, or a handle lit like the flowers,
+    come out half-recoloured, mottled: that variant is not the product in that colour.
+    Not fixable (``--all`` recolours everything, a mask names the fabric)."""
+    sure = region >= 0.5
+    if not sure.any():
+        return CheckResult(SEPARATION, None, max_unsure, False, False, "no region to measure")
+    share = fabric[sure] / region[sure]
+    lo, hi = ACCENT_UNSURE
+    return separation_check(float(np.mean((share > lo) & (share < hi))), max_unsure)
+
+
+def separation_check(unsure: float, max_unsure: float) -> CheckResult:
+    """``accent_separation`` on its measured value (a colourway step's, read again at a
+    preset's threshold in a listing)."""
+    detail = (
+        f"{100 * unsure:.1f}% of the recoloured region is neither surely fabric nor surely a "
+        f"kept accent (at most {100 * max_unsure:g}%)"
+    )
+    passed = unsure <= max_unsure
+    return CheckResult(SEPARATION, round(unsure, 4), max_unsure, passed, False, detail)
+
+
 def sharpness(subject: Subject, *, min_sharpness: float) -> CheckResult:
     """How steep the product's edges are: on the product crop at
     :data:`ANALYSIS_SIDE` px, the 90th percentile, over pixels with local contrast, of the
