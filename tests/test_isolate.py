@@ -32,6 +32,7 @@ from packshot.isolate.vocabulary import default_vocabulary, to_lab
 from packshot.models import registry
 from packshot.models.detect import detector
 from packshot.models.parsing import human_parser
+from packshot.ops.foreign import foreign_pixels
 from packshot.ops.geometry import Box, parse_box
 from packshot.pipeline.cutout import cutout
 from packshot.pipeline.steps import StepCall, StepError, apply_steps
@@ -639,3 +640,22 @@ def test_a_bag_in_front_of_a_car_comes_without_the_car_seen_through_its_handle(
     if result.isolation_confidence >= 0.7:  # delivered: it must be the bag and nothing else
         assert extra < 0.02, f"{extra:.1%} of the delivered bag is something else"
     assert scenes.iou(answer, truth) >= 0.9
+
+
+def test_foreign_pixels_are_the_rivals_colours_inside_its_box() -> None:
+    # A pink bag whose mask also took a patch of the grey car behind it (inside the car's
+    # box); the bag's own pink inside the car's box stays the bag's.
+    rng = np.random.default_rng(0)
+    rgb = np.clip(rng.normal(90, 12, (400, 400, 3)), 0, 255).astype(np.uint8)  # grey car
+    rgb[200:380, 100:300] = np.clip(rng.normal((235, 180, 190), 10, (180, 200, 3)), 0, 255)
+    solid = np.zeros((400, 400), dtype=bool)
+    solid[200:380, 100:300] = True  # the bag
+    solid[140:200, 150:250] = True  # the car seen above it, through the handle
+    car = Box(0, 0, 400, 260)
+    found = foreign_pixels(rgb, solid, car)
+    patch = np.zeros_like(solid)
+    patch[140:200, 150:250] = True
+    assert found[patch].mean() > 0.9
+    assert not found[220:380, 100:300].any()
+    # All of a mask inside the rival's box: no own colours to tell by, nothing is foreign.
+    assert not foreign_pixels(rgb, solid, Box(0, 0, 400, 400)).any()
