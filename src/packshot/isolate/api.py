@@ -29,7 +29,7 @@ from packshot.isolate.scoring import MIN_COLOR_SHARE, Ranked, rank
 from packshot.isolate.vocabulary import Category, Vocabulary, default_vocabulary
 from packshot.models.detect import detector, localizer
 from packshot.models.salient import DEFAULT_ENSEMBLE
-from packshot.ops.foreign import MIN_OWN_SHARE, foreign_pixels
+from packshot.ops.foreign import foreign_pixels
 from packshot.ops.geometry import Box, parse_box
 from packshot.ops.matte import RefineParams, bounding_box
 
@@ -45,11 +45,6 @@ MIN_CONFIDENCE = 0.15
 UNKNOWN_NOUN = 0.7
 # Candidates tried, best first, until one's mask is a plausible object.
 MAX_TRIES = 3
-# A mask this much inside another detected thing's box has too little of its own colours
-# outside it to tell a piece of that thing from its own (``ops.foreign``): whatever the
-# rest of its evidence, such an answer is held (at ``UNTOLD``) for a person to look at.
-UNTOLD_FOREIGN = 1.0 - MIN_OWN_SHARE
-UNTOLD = 0.5
 # Share of the image a point prompt looks at around its points when no box contains them.
 POINT_WINDOW = 0.5
 
@@ -189,11 +184,6 @@ def _isolate_text(
         raise NoMatchError(_no_match_message(parsed, ranked, scene, rejected))
     # The answer most likely right (calibrated), not merely the first plausible one.
     best = max(sane, key=lambda a: a.isolation_confidence)
-    if best.evidence.foreign > UNTOLD_FOREIGN:
-        notes.append(
-            f"{best.evidence.foreign:.0%} of the mask lies inside another detected thing's "
-            "box: a piece of that thing in it could not be told from the product"
-        )
     if best.isolation_confidence < TRUSTED:
         notes.append(
             f"isolation confidence {best.isolation_confidence:.2f} is below "
@@ -318,8 +308,6 @@ def _attempts(
             solid, best, others, check, parsed, look.understood, category, scene.detections
         )
         p = isolation_confidence(evidence) if check.problem is None else 0.0
-        if evidence.foreign > UNTOLD_FOREIGN:
-            p = min(p, UNTOLD)
         tried.append(Attempt(best, rgba, alpha, check, confidence, evidence, p))
         if p >= TRUSTED and not explore:
             break
