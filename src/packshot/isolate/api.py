@@ -20,7 +20,7 @@ from PIL import Image
 from packshot.errors import InputError, NoMatchError
 from packshot.imageio import as_pixels
 from packshot.isolate import segment
-from packshot.isolate.candidates import Candidate, Scene, covered, gather, iou
+from packshot.isolate.candidates import Candidate, Scene, covered, gather, iou, rival_boxes
 from packshot.isolate.confidence import TRUSTED, Evidence, gather_evidence, isolation_confidence
 from packshot.isolate.garments import pad_box
 from packshot.isolate.prompt import PointPrompt, TextPrompt, parse_point, parse_text, set_parts
@@ -29,8 +29,9 @@ from packshot.isolate.scoring import MIN_COLOR_SHARE, Ranked, rank
 from packshot.isolate.vocabulary import Category, Vocabulary, default_vocabulary
 from packshot.models.detect import detector, localizer
 from packshot.models.salient import DEFAULT_ENSEMBLE
+from packshot.ops.foreign import foreign_pixels
 from packshot.ops.geometry import Box, parse_box
-from packshot.ops.matte import bounding_box
+from packshot.ops.matte import RefineParams, bounding_box
 
 ImageArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
@@ -280,7 +281,7 @@ def _attempts(
         if best.confidence < min_confidence or _wrong_color(best, parsed):
             break
         t2 = time.perf_counter()
-        prob = _draw(scene, best.candidate, parsed, model)
+        prob = _draw(scene, best.candidate, parsed, look.fallback, model)
         t3 = time.perf_counter()
         rgba, alpha = segment.finish(rgb, prob)
         t4 = time.perf_counter()
@@ -375,7 +376,9 @@ def _no_match_message(
     return message
 
 
-def _draw(scene: Scene, c: Candidate, parsed: TextPrompt, model: str) -> FloatArray:
+def _draw(
+    scene: Scene, c: Candidate, parsed: TextPrompt, fallback: Category | None, model: str
+) -> FloatArray:
     """The chosen candidate's probability map over the whole image."""
     rgb = scene.rgb
     hw = (rgb.shape[0], rgb.shape[1])
@@ -397,7 +400,13 @@ def _draw(scene: Scene, c: Candidate, parsed: TextPrompt, model: str) -> FloatAr
         for person in scene.people:
             if covered(c.box, person.box) > 0.3 and iou(c.box, person.box) < 0.7:
                 prob = segment.subtract_body(prob, crop, scene.parse(person.box))
-    return segment.paste(prob, crop, hw)
+    full = segment.paste(prob, crop, hw)
+    # A piece of another detected thing the map grew onto (a car's badge seen through a
+    # bag's handle) is that thing's, not the product's: salient and joined up all the same.
+    # Looked for down to the refinement's low threshold, which would grow it back.
+    for rival in rival_boxes(c.box, category or fallback, scene.detections):
+        full[foreign_pixels(rgb, full >= RefineParams().low_threshold, rival)] = 0.0
+    return full
 
 
 def _isolate_region(rgb: ImageArray, box: Box | None, points: PointPrompt, model: str) -> Isolation:

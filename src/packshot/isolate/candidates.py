@@ -8,6 +8,7 @@ detector says the box is something else), and garments inside each detected pers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -306,3 +307,19 @@ def _named_otherwise(box: Box, category: Category, detections: list[Detection]) 
 
 # Detector classes whose boxes hold other things: a box inside one is not a part of it.
 HOLDERS = frozenset({"person", "diningtable", "bed", "sofa", "bench", "chair"})
+
+
+def rival_boxes(own: Box, category: Category | None, detections: Sequence[Detection]) -> list[Box]:
+    """Confident boxes of other things than the prompt's, near an answer found in ``own``:
+    what a mask drawn there must not take in. A holder's box (a bag on a table, a shirt
+    on a person) holds the product and is no rival; nor is the answer's own box by another
+    name (a plush toy called "dog")."""
+    allowed = set(category.coco) if category is not None else set()
+    return [
+        d.box
+        for d in detections
+        if d.score >= CONFIDENT_OTHER
+        and d.label not in allowed
+        and d.label not in HOLDERS
+        and iou(d.box, own) < SAME_OBJECT_IOU
+    ]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from packshot.isolate.candidates import CONFIDENT_OTHER, HOLDERS, Detection, iou
+from packshot.isolate.candidates import Detection, iou, rival_boxes
 from packshot.isolate.prompt import TextPrompt
 from packshot.isolate.sanity import MaskCheck
 from packshot.isolate.scoring import FULL_COLOR_SHARE, Ranked
@@ -136,15 +136,9 @@ def _foreign(
     solid: BoolArray, r: Ranked, category: Category | None, detections: Sequence[Detection]
 ) -> float:
     """Share of the mask inside confident boxes of other things than the prompt's."""
-    allowed = set(category.coco) if category is not None else set()
-    # A holder's box (a bag on a table, a shirt on a person) holds the product, not a rival.
     inside = np.zeros_like(solid)
-    for d in detections:
-        if d.score < CONFIDENT_OTHER or d.label in allowed or d.label in HOLDERS:
-            continue
-        if iou(d.box, r.candidate.box) >= 0.6:
-            continue  # the answer's own box, by another name (a plush toy called "dog")
-        inside[d.box.slices] = True
+    for box in rival_boxes(r.candidate.box, category, detections):
+        inside[box.slices] = True
     area = int(solid.sum())
     return float((solid & inside).sum()) / area if area else 0.0
 
