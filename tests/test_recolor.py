@@ -438,3 +438,22 @@ def test_the_handbag_with_half_navy_petals_is_held(real_models: Path) -> None:
     assert way.check.passed  # on target: the colour check alone would deliver it
     assert way.held and way.separation is not None and not way.separation.passed
     assert any("accent" in r for r in way.gate().reasons)
+
+
+@pytest.mark.slow
+def test_a_colourway_of_a_garment_the_isolation_doubts_is_held(
+    real_models: Path, tmp_path: Path
+) -> None:
+    # The on-model top: its isolation misses the hem behind the arm (0.45 confident), so the
+    # navy variant keeps a white band of the old top; dyed on target, it must not deliver.
+    photo = tmp_path / "people.jpg"
+    photo.write_bytes(photo_bytes("people", max_side=1024))
+    way = recolor_image(load_image(photo).pixels, color="navy", prompt="the white top")
+    assert way.check.passed  # the dye is on target: only the isolation's doubt can hold it
+    assert way.identity is not None and not way.identity.passed
+    assert way.held and any("probability" in r for r in way.gate().reasons)
+    # A listing's recolor step with the prompt: the target is held for the same reason.
+    steps = (StepCall.resolved("recolor", {"color": "navy", "prompt": "the white top"}),)
+    [record] = run_listing([photo], [get_preset("amazon-main")], tmp_path / "out", steps=steps)
+    checks = {c["name"]: c for c in record.info["gate"]["checks"]}
+    assert not checks["isolation_confidence"]["passed"] and not record.ok

@@ -116,8 +116,9 @@ def recolor_command(
         if as_json:
             _out.print(json.dumps(info), highlight=False, markup=False, soft_wrap=True)
             continue
-        check = info["swatch_match"]
-        verdict = f"held: {check['detail']}" if held else f"CIEDE2000 {info['delta_e']:.2f}"
+        verdict = (
+            f"held: {'; '.join(info['reasons'])}" if held else f"CIEDE2000 {info['delta_e']:.2f}"
+        )
         _out.print(
             f"{info['output']}  ({info['color']}, region={info['region']}, {verdict}, "
             f"shading kept r={info['shading_correlation']:.3f})",

@@ -39,6 +39,8 @@ from packshot.pipeline.steps import StepCall, StepResult
 from packshot.presets.colors import Color, parse_color
 from packshot.presets.gate import DEFAULT_THRESHOLDS
 from packshot.sentinel.checks import SwatchMeasure, accent_separation, swatch_match
+from packshot.sentinel.isolation import NAME as ISOLATION_CHECK
+from packshot.sentinel.isolation import isolation_check
 from packshot.sentinel.result import CheckResult, GateResult
 from packshot.sentinel.subject import Subject
 
@@ -235,10 +237,13 @@ class Colorway:
     region_info: dict[str, Any] | None = None
     separation: CheckResult | None = None
     """``accent_separation``, when accents were kept: a mottled variant is held."""
+    identity: CheckResult | None = None
+    """``isolation_confidence``, when a prompt found the region: a garment the isolation
+    doubts (half of a top, the wrong garment) is held however well it was dyed."""
 
     @property
     def checks(self) -> tuple[CheckResult, ...]:
-        return (self.check,) if self.separation is None else (self.check, self.separation)
+        return tuple(c for c in (self.check, self.separation, self.identity) if c is not None)
 
     @property
     def held(self) -> bool:
@@ -268,7 +273,11 @@ class Colorway:
         out["swatch_match"] = self.check.as_dict()
         if self.separation is not None:
             out["accent_separation"] = self.separation.as_dict()
+        if self.identity is not None:
+            out[ISOLATION_CHECK] = self.identity.as_dict()
         out["verdict"] = "hold" if self.held else "deliver"
+        if self.held:
+            out["reasons"] = list(self.gate().reasons)
         return out
 
 
@@ -292,7 +301,9 @@ def recolor_image(
 
     The variant is checked like any output: ``swatch_match`` at ``max_delta_e`` (CIEDE2000),
     on the measured colour of the fabric it recoloured (the region less its kept accents)
-    for a colour, on its mean colour against the swatch's for a pattern.
+    for a colour, on its mean colour against the swatch's for a pattern; with kept accents,
+    ``accent_separation``; with a prompt (or box), ``isolation_confidence``: the
+    isolation's own calibrated confidence that the region is the named garment, whole.
     Pixels outside the region are the photo's.
     """
     pixels = as_pixels(image, min_side=8, purpose="to recolour")
@@ -327,6 +338,9 @@ def recolor_image(
         separation = accent_separation(
             alpha, result.fabric, max_unsure=DEFAULT_THRESHOLDS["accent_separation"]
         )
+    identity = None
+    if how in ("prompt", "box") and found:
+        identity = isolation_check(found, DEFAULT_THRESHOLDS[ISOLATION_CHECK])
     out = result.rgb
     if pixels.shape[2] == 4:
         out = np.dstack([out, pixels[..., 3]])
@@ -340,6 +354,7 @@ def recolor_image(
         pattern_name if pattern is not None else None,
         found or None,
         separation,
+        identity,
     )
 
 

@@ -23,8 +23,15 @@ NAME = "isolation_confidence"
 
 
 def isolation_info(step_infos: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The last isolate step's info among a recipe's step infos (None without one)."""
-    return next((i for i in reversed(step_infos) if i.get("step") == PRODUCT_ISOLATION), None)
+    """The last isolation among a recipe's step infos: an isolate step's, or the one a
+    recolor step ran to find the garment its prompt named (None without one)."""
+    for info in reversed(step_infos):
+        if info.get("step") == PRODUCT_ISOLATION:
+            return info
+        found: object = info.get("isolation")
+        if info.get("step") == "recolor" and isinstance(found, Mapping):
+            return found
+    return None
 
 
 def isolation_check(info: Mapping[str, Any], min_confidence: float) -> CheckResult:
