@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from packshot.operations import PRODUCT_ISOLATION
 from packshot.sentinel.result import CheckResult, GateResult
@@ -25,12 +25,13 @@ NAME = "isolation_confidence"
 def isolation_info(step_infos: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The last isolation among a recipe's step infos: an isolate step's, or the one a
     recolor step ran to find the garment its prompt named (None without one)."""
+    info: Mapping[str, Any]
     for info in reversed(step_infos):
         if info.get("step") == PRODUCT_ISOLATION:
             return info
-        found: object = info.get("isolation")
+        found = info.get("isolation")
         if info.get("step") == "recolor" and isinstance(found, Mapping):
-            return found
+            return cast(Mapping[str, Any], found)
     return None
 
 
