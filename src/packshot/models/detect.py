@@ -17,8 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from packshot.errors import InputError, ModelError
-from packshot.models.registry import ModelSpec, default_model, get_spec, model_path
-from packshot.models.runtime import session
+from packshot.models.family import ModelFamily
+from packshot.models.registry import ModelSpec, model_path
 
 ImageArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
@@ -85,8 +85,10 @@ def read_labels(name: str) -> tuple[str, ...]:
     return labels
 
 
-class YoloxDetector:
+class YoloxDetector(ModelFamily):
     """YOLOX (anchor-free, decoded on the host): labelled boxes for the COCO classes."""
+
+    TASK = "object-detection"
 
     def __init__(self, spec: ModelSpec) -> None:
         io = spec.io
@@ -99,8 +101,7 @@ class YoloxDetector:
         if not isinstance(labels, str):
             raise ModelError(f"model {spec.name!r} names no labels model in its io table")
         self.labels = read_labels(labels)
-        self._session = session(spec.name)
-        self._input = self._session.get_inputs()[0].name
+        super().__init__(spec)
         self._grid = self._make_grid()
 
     def _make_grid(self) -> tuple[FloatArray, FloatArray]:
@@ -127,7 +128,7 @@ class YoloxDetector:
         return np.ascontiguousarray(canvas.transpose(2, 0, 1)[None]), scale
 
     def run(self, x: FloatArray) -> FloatArray:
-        out = self._session.run(None, {self._input: x})[0]
+        out = self.infer(x)
         raw = np.asarray(out, dtype=np.float32)[0]
         if raw.shape != (len(self._grid[0]), 5 + len(self.labels)):
             raise ModelError(
@@ -171,14 +172,14 @@ class YoloxDetector:
         return self.postprocess(self.run(x), scale, rgb.shape[:2], min_score, iou)
 
 
-class ObjectLocalizer:
+class ObjectLocalizer(ModelFamily):
     """Mobile Object Localizer: class-agnostic boxes, NMS done inside the graph."""
 
+    TASK = "object-localization"
+
     def __init__(self, spec: ModelSpec) -> None:
-        self.spec = spec
         self.size = int(spec.io.get("size", 192))
-        self._session = session(spec.name)
-        self._input = self._session.get_inputs()[0].name
+        super().__init__(spec)
 
     def preprocess(self, rgb: ImageArray) -> ImageArray:
         _check_rgb(rgb)
@@ -186,7 +187,7 @@ class ObjectLocalizer:
         return np.ascontiguousarray(resized[None], dtype=np.uint8)
 
     def run(self, x: ImageArray) -> tuple[FloatArray, FloatArray, int]:
-        boxes, _classes, scores, count = self._session.run(None, {self._input: x})
+        boxes, _classes, scores, count = self.infer_all(x)
         return (
             np.asarray(boxes, np.float32)[0],
             np.asarray(scores, np.float32)[0],
@@ -250,21 +251,11 @@ def square_windows(height: int, width: int, max_aspect: float = 1.25) -> list[XY
     return windows
 
 
-_DETECTORS: dict[str, YoloxDetector] = {}
-_LOCALIZERS: dict[str, ObjectLocalizer] = {}
-
-
 def detector(name: str | None = None) -> YoloxDetector:
     """The per-process COCO detector (the registry's default object-detection model)."""
-    spec = get_spec(name) if name else default_model("object-detection")
-    if spec.name not in _DETECTORS:
-        _DETECTORS[spec.name] = YoloxDetector(spec)
-    return _DETECTORS[spec.name]
+    return YoloxDetector.load(name or None)
 
 
 def localizer(name: str | None = None) -> ObjectLocalizer:
     """The per-process class-agnostic localizer (default object-localization model)."""
-    spec = get_spec(name) if name else default_model("object-localization")
-    if spec.name not in _LOCALIZERS:
-        _LOCALIZERS[spec.name] = ObjectLocalizer(spec)
-    return _LOCALIZERS[spec.name]
+    return ObjectLocalizer.load(name or None)

@@ -24,8 +24,8 @@ import numpy.typing as npt
 
 from packshot.errors import InputError, ModelError
 from packshot.models.detect import Detection, clip_box, nms
+from packshot.models.family import ModelFamily
 from packshot.models.registry import ModelSpec, is_installed, list_specs
-from packshot.models.runtime import session
 
 TASK = "open-vocab-detect"
 
@@ -33,8 +33,10 @@ ImageArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
 
 
-class OpenVocabDetector:
+class OpenVocabDetector(ModelFamily):
     """Boxes for a fixed set of text queries (``labels``), scored per query."""
+
+    TASK = TASK
 
     def __init__(self, spec: ModelSpec) -> None:
         io = spec.io
@@ -51,8 +53,7 @@ class OpenVocabDetector:
         if self.box_format not in ("xyxy", "cxcywh"):
             raise ModelError(f"model {spec.name!r}: boxes must be 'xyxy' or 'cxcywh'")
         self.logits = str(io.get("output", "probability")) == "logits"
-        self._session = session(spec.name)
-        self._input = self._session.get_inputs()[0].name
+        super().__init__(spec)
 
     def preprocess(self, rgb: ImageArray) -> FloatArray:
         if rgb.ndim != 3 or rgb.shape[2] < 3 or rgb.dtype != np.uint8:
@@ -63,7 +64,7 @@ class OpenVocabDetector:
         return np.ascontiguousarray(xf[None], dtype=np.float32)
 
     def run(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
-        outputs = self._session.run(None, {self._input: x})
+        outputs = self.infer_all(x)
         if len(outputs) < 2:
             raise ModelError(f"model {self.spec.name!r} must output boxes and scores")
         boxes = np.asarray(outputs[0], dtype=np.float32).reshape(-1, 4)
@@ -106,9 +107,6 @@ class OpenVocabDetector:
         return self.postprocess(boxes, scores, rgb.shape[:2], min_score)
 
 
-_DETECTORS: dict[str, OpenVocabDetector] = {}
-
-
 def installed_open_vocab() -> OpenVocabDetector | None:
     """The first registered open-vocabulary detector that is installed, else None.
 
@@ -117,7 +115,5 @@ def installed_open_vocab() -> OpenVocabDetector | None:
     """
     for spec in list_specs(TASK):
         if is_installed(spec.name):
-            if spec.name not in _DETECTORS:
-                _DETECTORS[spec.name] = OpenVocabDetector(spec)
-            return _DETECTORS[spec.name]
+            return OpenVocabDetector.load(spec.name)
     return None

@@ -14,8 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 from packshot.errors import InputError, ModelError
-from packshot.models.registry import ModelSpec, default_model, get_spec
-from packshot.models.runtime import session
+from packshot.models.family import ModelFamily
+from packshot.models.registry import ModelSpec
 
 ImageArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
@@ -49,9 +49,11 @@ class HumanParts:
     hair: FloatArray
 
 
-class HumanParser:
+class HumanParser(ModelFamily):
     """Skin / clothes / hair segmentation (PAN). It fires off people too: callers run it on
     a person's crop and use it inside that person."""
+
+    TASK = "human-parsing"
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
@@ -62,8 +64,7 @@ class HumanParser:
                 f"model {spec.name!r} must list classes skin, clothes and hair; got {classes}"
             )
         self.index = {name: i for i, name in enumerate(classes)}
-        self._session = session(spec.name)
-        self._input = self._session.get_inputs()[0].name
+        super().__init__(spec)
 
     def preprocess(self, rgb: ImageArray) -> FloatArray:
         _check_rgb(rgb)
@@ -71,7 +72,7 @@ class HumanParser:
         return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
     def run(self, x: FloatArray) -> FloatArray:
-        out = np.asarray(self._session.run(None, {self._input: x})[0], dtype=np.float32)
+        out = np.asarray(self.infer(x), dtype=np.float32)
         if out.ndim != 4 or out.shape[1] != 3:
             raise ModelError(
                 f"model {self.spec.name!r} returned shape {out.shape}; expected 1x3xHxW"
@@ -93,8 +94,10 @@ class HumanParser:
         return self.postprocess(self.run(self.preprocess(rgb)), rgb.shape[:2])
 
 
-class VocSegmenter:
+class VocSegmenter(ModelFamily):
     """DeepLabV3 on PASCAL VOC: a class index per pixel (0 = background)."""
+
+    TASK = "semantic-segmentation"
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
@@ -103,8 +106,7 @@ class VocSegmenter:
         if not self.classes:
             raise ModelError(f"model {spec.name!r} lists no classes in its io table")
         self.nhwc = str(spec.io.get("layout", "NHWC")).upper() == "NHWC"
-        self._session = session(spec.name)
-        self._input = self._session.get_inputs()[0].name
+        super().__init__(spec)
 
     def preprocess(self, rgb: ImageArray) -> FloatArray:
         _check_rgb(rgb)
@@ -113,7 +115,7 @@ class VocSegmenter:
         return np.ascontiguousarray(x[None])
 
     def run(self, x: FloatArray) -> FloatArray:
-        out = np.asarray(self._session.run(None, {self._input: x})[0], dtype=np.float32)[0]
+        out = np.asarray(self.infer(x), dtype=np.float32)[0]
         scores = out if self.nhwc else out.transpose(1, 2, 0)
         if scores.shape[-1] != len(self.classes):
             raise ModelError(
@@ -143,21 +145,11 @@ class VocSegmenter:
         return result
 
 
-_PARSERS: dict[str, HumanParser] = {}
-_SEGMENTERS: dict[str, VocSegmenter] = {}
-
-
 def human_parser(name: str | None = None) -> HumanParser:
     """The per-process skin/clothes/hair model (default human-parsing model)."""
-    spec = get_spec(name) if name else default_model("human-parsing")
-    if spec.name not in _PARSERS:
-        _PARSERS[spec.name] = HumanParser(spec)
-    return _PARSERS[spec.name]
+    return HumanParser.load(name or None)
 
 
 def voc_segmenter(name: str | None = None) -> VocSegmenter:
     """The per-process VOC segmenter (default semantic-segmentation model)."""
-    spec = get_spec(name) if name else default_model("semantic-segmentation")
-    if spec.name not in _SEGMENTERS:
-        _SEGMENTERS[spec.name] = VocSegmenter(spec)
-    return _SEGMENTERS[spec.name]
+    return VocSegmenter.load(name or None)

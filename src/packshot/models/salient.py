@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from packshot.errors import InputError, ModelError
+from packshot.errors import InputError
+from packshot.models.family import ModelFamily
 from packshot.models.registry import ModelSpec, get_spec
-from packshot.models.runtime import engine_of, session
 
 View = Literal["plain", "flip"]
 FloatArray = npt.NDArray[np.float32]
@@ -93,8 +93,10 @@ def resolve_ensemble(name: str) -> Ensemble:
     return Ensemble(name, (Member(name),), spec.description)
 
 
-class SalientModel:
+class SalientModel(ModelFamily):
     """A salient-object network: image in, foreground probability (0..1) out."""
+
+    TASK = "salient-segmentation"
 
     def __init__(self, spec: ModelSpec) -> None:
         io = spec.io
@@ -110,16 +112,9 @@ class SalientModel:
         # U-2-Net's first output is a sigmoid already; min-max stretching it (as rembg
         # does) turns an empty background's noise into foreground, so it is opt-in.
         self.minmax = io.get("output", "probability") == "minmax"
-        self._session = session(spec.name)
-        inputs = self._session.get_inputs()
-        if len(inputs) != 1:
-            raise ModelError(f"model {spec.name!r} has {len(inputs)} inputs; expected one image")
-        self._input = inputs[0].name
-        # Only the final map: IS-Net's graph also exposes side outputs and feature maps
-        # that need not be materialised.
-        self._output = self._session.get_outputs()[0].name
+        super().__init__(spec)
         # A graph with a fixed input size wins over the registry's nominal size.
-        self.hw = _fixed_hw(inputs[0].shape) or (self.size, self.size)
+        self.hw = _fixed_hw(self._session.get_inputs()[0].shape) or (self.size, self.size)
 
     def preprocess(self, rgb: npt.NDArray[np.uint8], hw: tuple[int, int]) -> FloatArray:
         x = cv2.resize(rgb[..., :3], (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
@@ -135,7 +130,7 @@ class SalientModel:
         x = self.preprocess(rgb, self.hw)
         if view == "flip":
             x = np.ascontiguousarray(x[..., ::-1])
-        out = self._session.run([self._output], {self._input: x})[0]
+        out = self.infer(x)
         prob = np.asarray(out, dtype=np.float32).reshape(out.shape[-2:])
         if view == "flip":
             prob = prob[:, ::-1]
@@ -152,16 +147,9 @@ def _fixed_hw(shape: Sequence[object]) -> tuple[int, int] | None:
     return None
 
 
-_MODELS: dict[tuple[str, str], SalientModel] = {}
-
-
 def salient_model(name: str) -> SalientModel:
-    """The per-process instance of a registered salient model on its engine (session
-    loaded once per engine: a user may switch engines between images)."""
-    key = (name, engine_of(name).label)
-    if key not in _MODELS:
-        _MODELS[key] = SalientModel(get_spec(name))
-    return _MODELS[key]
+    """The per-process instance of a registered salient model on its engine."""
+    return SalientModel.load(name)
 
 
 # Zoom onto the object only when its padded box is at most this share of the frame (the

@@ -18,9 +18,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from packshot.errors import InputError, ModelError
-from packshot.models.registry import ModelSpec, default_model, get_spec
-from packshot.models.runtime import session
+from packshot.errors import InputError
+from packshot.models.family import ModelFamily
+from packshot.models.registry import ModelSpec
 
 ImageArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
@@ -51,8 +51,10 @@ class TextBox:
         return (x1 - x0) * (y1 - y0)
 
 
-class TextDetector:
+class TextDetector(ModelFamily):
     """A DB text detector: RGB image in, text-line boxes out."""
+
+    TASK = TASK
 
     def __init__(self, spec: ModelSpec) -> None:
         io = spec.io
@@ -65,12 +67,7 @@ class TextDetector:
         self.thresh = float(io.get("thresh", 0.3))
         self.box_thresh = float(io.get("box_thresh", 0.5))
         self.unclip_ratio = float(io.get("unclip_ratio", 1.6))
-        self._session = session(spec.name)
-        inputs = self._session.get_inputs()
-        if len(inputs) != 1:
-            raise ModelError(f"model {spec.name!r} has {len(inputs)} inputs; expected one image")
-        self._input = inputs[0].name
-        self._output = self._session.get_outputs()[0].name
+        super().__init__(spec)
 
     def network_size(self, height: int, width: int) -> tuple[int, int]:
         """(H, W) the image is resized to: long side at most ``long_side``, never upscaled
@@ -92,7 +89,7 @@ class TextDetector:
         """The text probability map at the network's resolution."""
         if rgb.ndim != 3 or rgb.shape[2] < 3:
             raise InputError(f"expected an RGB image, got an array of shape {rgb.shape}")
-        out = self._session.run([self._output], {self._input: self.preprocess(rgb)})[0]
+        out = self.infer(self.preprocess(rgb))
         return np.asarray(out, dtype=np.float32).reshape(out.shape[-2:])
 
     def detect(self, rgb: ImageArray, max_area_share: float = MAX_AREA_SHARE) -> list[TextBox]:
@@ -174,17 +171,9 @@ def _clockwise(quad: FloatArray) -> FloatArray:
     return np.stack([tl, tr, br, bl]).astype(np.float32)
 
 
-_DETECTORS: dict[str, TextDetector] = {}
-
-
 def text_detector(name: str | None = None) -> TextDetector:
     """The per-process detector for a registered text-detection model (default if None)."""
-    spec = default_model(TASK) if name is None else get_spec(name)
-    if spec.task != TASK:
-        raise InputError(f"model {spec.name!r} is a {spec.task} model, not a {TASK} model")
-    if spec.name not in _DETECTORS:
-        _DETECTORS[spec.name] = TextDetector(spec)
-    return _DETECTORS[spec.name]
+    return TextDetector.load(name)
 
 
 def detect_text(

@@ -23,8 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from packshot.errors import InputError, ModelError
-from packshot.models.registry import ModelSpec, get_spec
-from packshot.models.runtime import session
+from packshot.models.family import ModelFamily
+from packshot.models.registry import ModelSpec
 
 __all__ = [
     "MODELS",
@@ -66,8 +66,10 @@ def plan_passes(factor: float) -> tuple[int, ...]:
     return tuple(passes)
 
 
-class Upscaler:
+class Upscaler(ModelFamily):
     """One FSRCNN network: RGB in, RGB ``factor`` times larger out."""
+
+    TASK = "super-resolution"
 
     def __init__(self, spec: ModelSpec) -> None:
         io = spec.io
@@ -78,8 +80,7 @@ class Upscaler:
                 f"model {spec.name!r} has no upscale factor (io.factor) in its registry entry"
             )
         self.input_scale = float(io.get("scale", 255.0))
-        self._session = session(spec.name)
-        self._input = self._session.get_inputs()[0].name
+        super().__init__(spec)
 
     def upscale(self, rgb: RgbArray) -> RgbArray:
         """``rgb`` (uint8 HxWx3) enlarged ``factor`` times on both axes."""
@@ -130,7 +131,7 @@ class Upscaler:
         h, w = tile.shape
         s = self.factor
         raw = np.asarray(
-            self._session.run(None, {self._input: np.ascontiguousarray(tile[None, None])})[0],
+            self.infer(np.ascontiguousarray(tile[None, None])),
             dtype=np.float32,
         )
         if raw.shape != (1, 1, h * s, w * s):
@@ -141,19 +142,9 @@ class Upscaler:
         return np.ascontiguousarray(raw[0, 0])
 
 
-_UPSCALERS: dict[str, Upscaler] = {}
-_UPSCALERS_LOCK = threading.Lock()
-
-
 def upscaler(name: str) -> Upscaler:
     """The per-process instance of a registered super-resolution model (read once)."""
-    with _UPSCALERS_LOCK:
-        if name not in _UPSCALERS:
-            spec = get_spec(name)
-            if spec.task != "super-resolution":
-                raise InputError(f"model {name!r} is a {spec.task} model, not super-resolution")
-            _UPSCALERS[name] = Upscaler(spec)
-        return _UPSCALERS[name]
+    return Upscaler.load(name)
 
 
 def upscale(rgb: RgbArray, factor: float) -> RgbArray:
